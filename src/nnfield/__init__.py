@@ -1,0 +1,11 @@
+"""nnfield: ensembles of neural networks as statistical field theories."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("nnfield")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+SCHEMA_VERSION = 1
+"""Version of the NetCDF layout; readers refuse files written with another one."""

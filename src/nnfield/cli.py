@@ -1,0 +1,157 @@
+"""Command line: ``nnfield simulate|merge|analyze|figure|check-config|info``.
+
+These are the steps the Snakemake rules run; each writes its output atomically and exits non-zero
+with a one-line message naming the offending file or config key on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("nnfield")
+
+
+def _simulate(args) -> None:
+    from nnfield.config import PointSpec
+    from nnfield.store import write_dataset
+    from nnfield.studies import load
+
+    spec = PointSpec.from_json(args.spec)
+    study = load(spec.study)
+    log.info("simulate %s/%s shard %d", spec.study, spec.name, args.shard)
+    ds = study.simulate(spec, args.shard, progress=log.info)
+    write_dataset(ds, args.out)
+    log.info("wrote %s", args.out)
+
+
+def _merge(args) -> None:
+    from nnfield.store import read_dataset, write_dataset
+    from nnfield.studies import load
+
+    module = load(args.study)
+    shards = [read_dataset(p, study=args.study, required=module.RAW_VARIABLES) for p in args.shards]
+    write_dataset(module.merge(shards), args.out)
+    log.info("merged %d shard(s) into %s", len(shards), args.out)
+
+
+def _analyze(args) -> None:
+    from nnfield.store import read_dataset, write_dataset
+    from nnfield.studies import load
+
+    module = load(args.study)
+    options = json.loads(args.options) if args.options else {}
+    points = []
+    for i, path in enumerate(args.points):
+        points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))
+        if (i + 1) % 500 == 0:
+            log.info("read %d/%d point files", i + 1, len(args.points))
+    ds = module.analyze(points, options)
+    write_dataset(ds, args.out)
+    log.info("wrote %s", args.out)
+
+
+def _figure(args) -> None:
+    from nnfield.figures import style
+    from nnfield.store import read_dataset
+    from nnfield.studies import FIGURE_STUDY, load
+
+    if args.name not in FIGURE_STUDY:
+        raise ValueError(f"unknown figure {args.name!r}; known: {', '.join(FIGURE_STUDY)}")
+    study = FIGURE_STUDY[args.name]
+    ds = read_dataset(args.data, study=study)
+    fig = load(study).FIGURES[args.name](ds)
+    style.save(fig, args.out)
+    log.info("wrote %s", ", ".join(args.out))
+
+
+def _check_config(args) -> None:
+    from nnfield import config
+
+    cfg = config.load(args.config)
+    points = config.expand(cfg)
+    for study, pts in points.items():
+        print(f"{study}: {len(pts)} points")
+
+
+def _info(args) -> None:
+    import importlib.metadata as md
+
+    import jax
+
+    import nnfield
+
+    print(f"nnfield {nnfield.__version__} (schema {nnfield.SCHEMA_VERSION})")
+    for pkg in ("jax", "jaxlib", "numpy", "scipy", "xarray", "netCDF4", "snakemake"):
+        try:
+            print(f"  {pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            print(f"  {pkg} (not installed)")
+    print(f"JAX backend: {jax.default_backend()}")
+    for dev in jax.devices():
+        print(f"  device {dev.id}: {dev.platform} {getattr(dev, 'device_kind', '')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnfield", description=__doc__)
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="raw block sums of one point's shard")
+    p.add_argument("--spec", required=True, help="point spec as JSON (from the Snakefile)")
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("merge", help="join the shards of one point")
+    p.add_argument("--study", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("shards", nargs="+", type=Path)
+    p.set_defaults(func=_merge)
+
+    p = sub.add_parser("analyze", help="estimates, errors and theory for a whole study")
+    p.add_argument("--study", required=True)
+    p.add_argument("--options", default="", help="analysis options as JSON")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("points", nargs="+", type=Path)
+    p.set_defaults(func=_analyze)
+
+    p = sub.add_parser("figure", help="draw one figure from its study dataset")
+    p.add_argument("--name", required=True)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--out", required=True, nargs="+")
+    p.set_defaults(func=_figure)
+
+    p = sub.add_parser("check-config", help="validate a config file and count its points")
+    p.add_argument("config", type=Path)
+    p.set_defaults(func=_check_config)
+
+    p = sub.add_parser("info", help="versions and the devices JAX sees")
+    p.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    from nnfield.config import ConfigError
+    from nnfield.store import DataFileError
+
+    try:
+        args.func(args)
+    except (ConfigError, DataFileError, ValueError) as err:
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

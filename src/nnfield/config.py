@@ -1,0 +1,203 @@
+"""Load and validate configs, and expand each study's sweep into named points.
+
+Validation is JSON-schema (config/schema.yaml) plus cross-field checks; every error names the
+offending key path, e.g. ``studies.npoint.families[1].arch``.  Loading never imports JAX, so the
+Snakefile can build a DAG quickly.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, malformed or inconsistent; the message names the key."""
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    """One sweep point: everything a simulate job needs, and nothing about how it is sharded.
+
+    ``name`` is Paramspace-style (``family~relu/width~10``) and doubles as the result path.
+    """
+
+    study: str
+    name: str
+    seed: int
+    params: Mapping[str, Any] = field(hash=False)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"study": self.study, "name": self.name, "seed": self.seed, "params": self.params},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> PointSpec:
+        try:
+            raw = json.loads(text)
+            return cls(raw["study"], raw["name"], int(raw["seed"]), raw["params"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"malformed point spec: {err}") from err
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the point's full specification (stored as ``config_sha256``)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def _key_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _fill_defaults(validator_cls):
+    """A validator class that also writes schema defaults into the instance."""
+    validate_properties = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """A validated copy of ``config`` with defaults filled in; raises ConfigError otherwise."""
+    config = copy.deepcopy(dict(config))
+    schema = load_schema(schema_path)
+    validator = _fill_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path)))
+    )
+    if errors:
+        err = errors[0]
+        path = list(err.path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            path = [*path, missing]
+            detail = "required key is missing"
+        elif err.validator == "additionalProperties":
+            detail = err.message
+        else:
+            detail = err.message
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"config key '{_key_path(path)}': {detail}{more}")
+    _cross_checks(config)
+    return config
+
+
+def _cross_checks(config: Mapping[str, Any]) -> None:
+    """Consistency checks JSON schema cannot express."""
+    npoint = config.get("studies", {}).get("npoint")
+    if npoint:
+        names = [fam["name"] for fam in npoint["families"]]
+        for i, fam in enumerate(npoint["families"]):
+            where = f"studies.npoint.families[{i}]"
+            if names.count(fam["name"]) > 1:
+                raise ConfigError(f"config key '{where}.name': {fam['name']!r} is used twice")
+            d = fam.get("input_dim", 1)
+            for j, x in enumerate(fam["inputs"]):
+                length = 1 if isinstance(x, int | float) else len(x)
+                if length != d:
+                    raise ConfigError(
+                        f"config key '{where}.inputs[{j}]': has {length} components, "
+                        f"but input_dim is {d}"
+                    )
+            networks = fam.get("networks", npoint["networks"])
+            if networks % npoint["block_size"]:
+                raise ConfigError(
+                    f"config key '{where if 'networks' in fam else 'studies.npoint'}.networks': "
+                    f"{networks} is not a multiple of block_size {npoint['block_size']}"
+                )
+            blocks = networks // npoint["block_size"]
+            if blocks < 2 * npoint["shards"] or blocks < 10:
+                raise ConfigError(
+                    f"config key 'studies.npoint.block_size': {networks} networks give "
+                    f"{blocks} blocks; error bars need >= 10 blocks and >= 2 per shard"
+                )
+
+
+def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path} not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return validate(raw)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_npoint(cfg: Mapping[str, Any]) -> list[PointSpec]:
+    """Points of the npoint study: every family at every one of its widths."""
+    points = []
+    for fam in cfg["families"]:
+        d = fam.get("input_dim", 1)
+        inputs = [
+            [float(x)] if isinstance(x, int | float) else [float(v) for v in x]
+            for x in fam["inputs"]
+        ]
+        for width in fam.get("widths", cfg["widths"]):
+            params = {
+                "family": fam["name"],
+                "arch": fam["arch"],
+                "width": int(width),
+                "input_dim": d,
+                "inputs": inputs,
+                "sigma_w0": float(fam["sigma_w0"]),
+                "sigma_b0": float(fam["sigma_b0"]),
+                "sigma_w1": float(fam["sigma_w1"]),
+                "sigma_b1": float(fam["sigma_b1"]),
+                "networks": int(fam.get("networks", cfg["networks"])),
+                "block_size": int(cfg["block_size"]),
+                "shards": int(cfg["shards"]),
+                "dtype": cfg["dtype"],
+            }
+            name = f"family~{fam['name']}/width~{_number(width)}"
+            points.append(PointSpec("npoint", name, int(cfg["seed"]), params))
+    return points
+
+
+EXPANDERS = {"npoint": expand_npoint}
+
+
+def expand(config: Mapping[str, Any]) -> dict[str, dict[str, PointSpec]]:
+    """All points of all configured studies: ``{study: {point name: spec}}``."""
+    out = {}
+    for study, cfg in config.get("studies", {}).items():
+        specs = EXPANDERS[study](cfg)
+        out[study] = {spec.name: spec for spec in specs}
+    return out

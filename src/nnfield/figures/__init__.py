@@ -1,0 +1,1 @@
+"""Figures: pure functions of study datasets (see nnfield.studies.FIGURE_STUDY)."""

@@ -1,0 +1,43 @@
+"""One house style for every figure, and reproducible saving (no timestamps in PDF/PNG)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.3,
+    "errorbar.capsize": 2,
+    "svg.hashsalt": "nnfield",
+}
+COLORS = {"4": "#1f77b4", "6": "#d62728", "floor": "0.45", "exact": "black"}
+
+
+def apply() -> None:
+    plt.rcParams.update(RC)
+
+
+def save(fig, paths) -> None:
+    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps."""
+    for path in map(Path, paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = path.suffix.lstrip(".")
+        metadata = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": "nnfield"},
+                    "png": {"Software": "nnfield"}}.get(fmt, {})  # fmt: skip
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, format=fmt, metadata=metadata)
+        os.replace(tmp, path)
+    plt.close(fig)

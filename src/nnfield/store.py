@@ -1,0 +1,129 @@
+"""NetCDF storage: atomic writes with provenance, and checked reads.
+
+Every file carries CF-style metadata (``long_name`` and ``units`` on every variable, named
+dimensions) and global provenance attributes.  Files are written to a temporary name in the same
+directory and renamed, so a killed job never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from nnfield import SCHEMA_VERSION, __version__
+
+
+class DataFileError(RuntimeError):
+    """A stored file is missing, unreadable, or does not follow the expected layout."""
+
+
+def provenance(study: str, point: str = "", config_sha256: str = "", backend: str = "") -> dict:
+    """Global attributes of every nnfield file (no wall-clock times: data stay reproducible)."""
+    attrs = {
+        "Conventions": "CF-1.10",
+        "nnfield_version": __version__,
+        "schema_version": np.int32(SCHEMA_VERSION),
+        "study": study,
+        "point": point,
+        "config_sha256": config_sha256,
+    }
+    if backend:
+        attrs["backend"] = backend
+    try:
+        import jax
+
+        attrs["jax_version"] = jax.__version__
+    except ImportError:  # pragma: no cover - jax is a hard dependency
+        pass
+    return attrs
+
+
+def check_metadata(ds: xr.Dataset) -> None:
+    """Raise if any variable lacks ``long_name``/``units`` or any dimension is unnamed."""
+    for name, var in ds.variables.items():
+        if name in ds.dims and name not in ds.data_vars and var.dtype.kind in "OUS":
+            continue
+        for attr in ("long_name", "units"):
+            if attr not in var.attrs:
+                raise ValueError(f"variable {name!r} has no {attr!r} attribute")
+    for dim in ds.dims:
+        if str(dim).startswith("dim_"):
+            raise ValueError(f"dimension {dim!r} is unnamed")
+
+
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
+
+    Numeric variables are zlib-compressed (level 4).
+    """
+    path = Path(path)
+    check_metadata(ds)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind in "fiub" and var.ndim > 0:
+            encoding[name] = {"zlib": True, "complevel": 4}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_dataset(
+    path: str | os.PathLike,
+    study: str | None = None,
+    required: Iterable[str] = (),
+) -> xr.Dataset:
+    """Open a nnfield NetCDF file fully into memory, checking its layout.
+
+    Raises DataFileError naming the file if it cannot be read, was written with another
+    ``schema_version``, belongs to another study, or lacks a required variable.
+    """
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            ds = ds.load()
+    except FileNotFoundError as err:
+        raise DataFileError(f"{path}: file not found") from err
+    except Exception as err:
+        raise DataFileError(f"{path}: not a readable NetCDF file ({err})") from err
+    check_layout(ds, path, study=study, required=required)
+    return ds
+
+
+def check_layout(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    study: str | None = None,
+    required: Iterable[str] = (),
+) -> None:
+    """Validate the provenance and required variables of an opened dataset."""
+    version = ds.attrs.get("schema_version")
+    if version is None or int(version) != SCHEMA_VERSION:
+        raise DataFileError(
+            f"{path}: schema_version {version!r}, expected {SCHEMA_VERSION} "
+            "(written by another nnfield version; rerun the rule that made it)"
+        )
+    if study is not None and ds.attrs.get("study") != study:
+        raise DataFileError(f"{path}: study {ds.attrs.get('study')!r}, expected {study!r}")
+    missing = [name for name in required if name not in ds.variables]
+    if missing:
+        raise DataFileError(f"{path}: missing variables {missing}")
+
+
+def annotate(ds: xr.Dataset, meta: Mapping[str, tuple[str, str]]) -> xr.Dataset:
+    """Set ``long_name`` and ``units`` from ``meta[name] = (long_name, units)`` where present."""
+    for name, (long_name, units) in meta.items():
+        if name in ds.variables:
+            ds[name].attrs.update(long_name=long_name, units=units)
+    return ds

@@ -1,0 +1,23 @@
+"""Studies: each module exposes expand, simulate, merge, analyze and FIGURES.
+
+This registry is import-light (no JAX), so the Snakefile can use it while building the DAG.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+STUDIES = ("npoint",)
+
+FIGURE_STUDY = {
+    "npoint_scaling": "npoint",
+}
+"""Figure name -> the study whose dataset it draws."""
+
+
+def load(study: str) -> ModuleType:
+    """Import the module of ``study``."""
+    if study not in STUDIES:
+        raise ValueError(f"unknown study {study!r}; known: {', '.join(STUDIES)}")
+    return importlib.import_module(f"nnfield.studies.{study}")

@@ -1,0 +1,396 @@
+"""Study ``npoint``: output correlators of single-hidden-layer networks at initialisation.
+
+Raw data (simulate, merge): per-block float64 sums of f, and of 2-, 4- and 6-fold products of f
+over colex-sorted input tuples.  Analysis: jackknife estimates of G2, G4, G6 and their connected
+parts, the exact finite-width values (nnfield.theory.finite_width), the normalised deviations from
+the Gaussian process
+
+    dev4 = mean over 4-tuples of G4_conn / G4_gp,   dev6 = mean over 6-tuples of G6_conn / G6_gp,
+
+(signed, so that noise does not bias them upward; G4_gp = sum_3 K K and G6_gp = sum_15 K K K use the
+exact kernel), and per family the fitted power law dev = A N^slope with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import curve_fit
+
+from nnfield import stats
+from nnfield import tuples as tup
+from nnfield.config import PointSpec
+from nnfield.store import annotate, provenance
+
+log = logging.getLogger(__name__)
+
+RAW_VARIABLES = (
+    "count", "nonfinite", "sum_f", "sum_f2", "sum_f4", "sum_f6", "max_f4", "max_f6", "x",
+)  # fmt: skip
+RAW_META = {
+    "count": ("networks with finite outputs in block", "1"),
+    "nonfinite": ("networks dropped for non-finite outputs in block", "1"),
+    "sum_f": ("sum over networks of f(x_a)", "1"),
+    "sum_f2": ("sum over networks of f(x_a) f(x_b), sorted 2-tuples", "1"),
+    "sum_f4": ("sum over networks of 4-fold products of f, sorted 4-tuples", "1"),
+    "sum_f6": ("sum over networks of 6-fold products of f, sorted 6-tuples", "1"),
+    "max_f4": ("largest single-network mean over inputs of f(x_a)^4 in block", "1"),
+    "max_f6": ("largest single-network mean over inputs of f(x_a)^6 in block", "1"),
+    "x": ("network input", "1"),
+    "block": ("block index (keys derive from it)", "1"),
+    "width": ("hidden-layer width N", "1"),
+    "family": ("architecture family (config name)", "1"),
+    "tuple2_inputs": ("input indices of each sorted 2-tuple (colex order)", "1"),
+    "tuple4_inputs": ("input indices of each sorted 4-tuple (colex order)", "1"),
+    "tuple6_inputs": ("input indices of each sorted 6-tuple (colex order)", "1"),
+}
+FAMILY_ATTRS = ("arch", "sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1", "input_dim")
+
+
+def shard_blocks(n_blocks: int, shard: int, n_shards: int) -> range:
+    """Blocks computed by ``shard`` of ``n_shards``: a contiguous, near-equal range."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} is outside 0..{n_shards - 1}")
+    return range(shard * n_blocks // n_shards, (shard + 1) * n_blocks // n_shards)
+
+
+def tuple_coords(n_inputs: int) -> dict[str, xr.DataArray]:
+    """Tuple index variables (colex order) for ``n_inputs`` inputs."""
+    out = {}
+    for k in (2, 4, 6):
+        out[f"tuple{k}_inputs"] = xr.DataArray(
+            tup.sorted_tuples(n_inputs, k).astype(np.int32), dims=(f"tuple{k}", f"slot{k}")
+        )
+    return out
+
+
+def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
+    """Raw block sums for the blocks of ``shard`` (of ``params['shards']``)."""
+    from nnfield.ensemble import run_blocks
+    from nnfield.networks import SingleLayer
+    from nnfield.rng import point_key
+
+    p = spec.params
+    inputs = np.asarray(p["inputs"], dtype=np.float64)
+    net = SingleLayer(
+        p["arch"], p["width"], p["input_dim"],
+        p["sigma_w0"], p["sigma_b0"], p["sigma_w1"], p["sigma_b1"], p["dtype"],
+    )  # fmt: skip
+    n_blocks = p["networks"] // p["block_size"]
+    blocks = shard_blocks(n_blocks, shard, p["shards"])
+    key = point_key(spec.seed, spec.study, spec.name)
+    sums = run_blocks(net, inputs, key, blocks, p["block_size"], progress, label=spec.name)
+    return raw_dataset(spec, blocks, inputs, sums)
+
+
+def backend_name() -> str:
+    import jax
+
+    dev = jax.devices()[0]
+    return f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)}"
+
+
+def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums) -> xr.Dataset:
+    """Wrap block sums into the raw (shard or merged point) dataset layout."""
+    p = spec.params
+    block = np.asarray(list(blocks), dtype=np.int64)
+    ds = xr.Dataset(
+        {
+            "count": (("block",), np.asarray(sums.count, dtype=np.int64)),
+            "nonfinite": (("block",), np.asarray(sums.nonfinite, dtype=np.int64)),
+            "sum_f": (("block", "input"), np.asarray(sums.f1, dtype=np.float64)),
+            "sum_f2": (("block", "tuple2"), np.asarray(sums.f2, dtype=np.float64)),
+            "sum_f4": (("block", "tuple4"), np.asarray(sums.f4, dtype=np.float64)),
+            "sum_f6": (("block", "tuple6"), np.asarray(sums.f6, dtype=np.float64)),
+            "max_f4": (("block",), np.asarray(sums.max4, dtype=np.float64)),
+            "max_f6": (("block",), np.asarray(sums.max6, dtype=np.float64)),
+            "x": (("input", "component"), inputs),
+            **tuple_coords(inputs.shape[0]),
+        },
+        coords={"block": block, "family": p["family"], "width": np.int64(p["width"])},
+    )
+    attrs = provenance("npoint", spec.name, spec.sha256, backend_name())
+    attrs.update({k: p[k] for k in FAMILY_ATTRS})
+    attrs.update(
+        networks=np.int64(p["networks"]),
+        block_size=np.int64(p["block_size"]),
+        n_blocks=np.int64(p["networks"] // p["block_size"]),
+        seed=np.int64(spec.seed),
+        dtype=p["dtype"],
+        weights_convention="W0 ~ N(0, sigma_w0^2/d), b0 ~ N(0, sigma_b0^2), "
+        "W1 ~ N(0, sigma_w1^2/N), b1 ~ N(0, sigma_b1^2)",
+    )
+    ds.attrs = attrs
+    return annotate(ds, RAW_META)
+
+
+def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
+    """Join shards of one point along ``block``; every block must appear exactly once."""
+    if not shards:
+        raise ValueError("merge needs at least one shard")
+    points = {ds.attrs.get("point") for ds in shards}
+    if len(points) != 1:
+        raise ValueError(f"shards belong to different points: {sorted(map(str, points))}")
+    hashes = {ds.attrs.get("config_sha256") for ds in shards}
+    if len(hashes) != 1:
+        raise ValueError("shards were made with different configurations; rerun simulate")
+    merged = xr.concat(list(shards), dim="block", data_vars="minimal", coords="minimal")
+    merged = merged.sortby("block")
+    n_blocks = int(shards[0].attrs["n_blocks"])
+    got = merged["block"].values
+    if len(got) != n_blocks or np.any(got != np.arange(n_blocks)):
+        raise ValueError(
+            f"point {points.pop()}: shards hold blocks {got.tolist()[:5]}..., "
+            f"expected exactly 0..{n_blocks - 1}"
+        )
+    merged.attrs = dict(shards[0].attrs)
+    return merged
+
+
+# ----------------------------------------------------------------------------------- analysis
+
+
+def _theory(attrs: Mapping, inputs: np.ndarray):
+    from nnfield.theory.finite_width import SingleLayerExact
+    from nnfield.theory.unit_moments import TheoryUnavailable
+
+    try:
+        return SingleLayerExact(
+            str(attrs["arch"]), inputs,
+            float(attrs["sigma_w0"]), float(attrs["sigma_b0"]),
+            float(attrs["sigma_w1"]), float(attrs["sigma_b1"]),
+        )  # fmt: skip
+    except TheoryUnavailable as err:
+        log.warning("no exact theory for %s: %s", attrs.get("point"), err)
+        return None
+
+
+def _diagonal_rows(n_inputs: int, order: int) -> np.ndarray:
+    """Rows of the colex tuple list that repeat one input (a, a, ..., a)."""
+    rows = tup.sorted_tuples(n_inputs, order)
+    return np.flatnonzero((rows == rows[:, :1]).all(axis=1))
+
+
+def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
+    """Estimates, errors, exact values and diagnostics for one merged point."""
+    n_in = ds.sizes["input"]
+    width = int(ds["width"])
+    counts = ds["count"].values
+    sums = {k: ds[f"sum_{k}"].values for k in ("f2", "f4", "f6")}
+    if exact is not None:
+        th = exact.at_width(width)
+        g4_gp, g6_gp = th.G4_gp, th.G6_gp
+    else:  # normalise by the measured Gaussian part instead
+        g2 = sums["f2"].sum(0) / counts.sum()
+        g4_gp, g6_gp = tup.wick4(g2, n_in), tup.wick6(g2, n_in)
+
+    def conn4(m):
+        return tup.connected4(m["f4"], m["f2"], n_in)
+
+    def conn6(m):
+        return tup.connected6(m["f6"], m["f4"], m["f2"], n_in)
+
+    est = {
+        "G2": stats.jackknife(sums, counts, lambda m: m["f2"]),
+        "G4": stats.jackknife(sums, counts, lambda m: m["f4"]),
+        "G6": stats.jackknife(sums, counts, lambda m: m["f6"]),
+        "G4_conn": stats.jackknife(sums, counts, conn4),
+        "G6_conn": stats.jackknife(sums, counts, conn6),
+        "dev4": stats.jackknife(sums, counts, lambda m: (conn4(m) / g4_gp).mean(-1)),
+        "dev6": stats.jackknife(sums, counts, lambda m: (conn6(m) / g6_gp).mean(-1)),
+    }
+    dims = {
+        "G2": "tuple2",
+        "G4": "tuple4",
+        "G6": "tuple6",
+        "G4_conn": "tuple4",
+        "G6_conn": "tuple6",
+    }
+    out = xr.Dataset()
+    for name, e in est.items():
+        d = (dims[name],) if name in dims else ()
+        out[name] = (d, e.value)
+        out[f"{name}_se"] = (d, e.stderr)
+
+    # heavy tails: (a) skewness of the sampling distribution from block-level estimates;
+    # (b) influence of the single largest network on the diagonal 4th/6th moments
+    block_means = {k: v / counts.reshape(-1, 1) for k, v in sums.items()}
+    skew4 = float(stats.sampling_skewness((conn4(block_means) / g4_gp).mean(-1)))
+    skew6 = float(stats.sampling_skewness((conn6(block_means) / g6_gp).mean(-1)))
+    diag4 = _diagonal_rows(n_in, 4)
+    diag6 = _diagonal_rows(n_in, 6)
+    infl4 = stats.max_influence(float(ds["max_f4"].max()), sums["f4"][:, diag4].mean(1), counts)
+    infl6 = stats.max_influence(float(ds["max_f6"].max()), sums["f6"][:, diag6].mean(1), counts)
+    skew_limit = float(options.get("heavy_tail_skewness", 0.3))
+    infl_limit = float(options.get("max_influence", 0.5))
+    out["skew4"] = ((), skew4)
+    out["skew6"] = ((), skew6)
+    out["influence4"] = ((), infl4)
+    out["influence6"] = ((), infl6)
+    out["heavy_tail4"] = ((), np.int8(abs(skew4) > skew_limit or infl4 > infl_limit))
+    out["heavy_tail6"] = ((), np.int8(abs(skew6) > skew_limit or infl6 > infl_limit))
+    out["networks"] = ((), np.int64(counts.sum()))
+    out["nonfinite"] = ((), np.int64(ds["nonfinite"].values.sum()))
+    if int(out["nonfinite"]) > 0:
+        log.warning("%s: %d networks had non-finite outputs and were dropped",
+                    ds.attrs.get("point"), int(out["nonfinite"]))  # fmt: skip
+
+    alpha = float(options.get("significance", 1e-3))
+    if exact is not None:
+        th = exact.at_width(width)
+        out["G2_exact"] = (("tuple2",), th.K)
+        out["G4_exact"] = (("tuple4",), th.G4)
+        out["G4_conn_exact"] = (("tuple4",), th.G4_conn)
+        out["G6_conn_exact"] = (("tuple6",), th.G6_conn)
+        out["dev4_exact"] = ((), float((th.G4_conn / th.G4_gp).mean()))
+        out["dev6_exact"] = ((), float((th.G6_conn / th.G6_gp).mean()))
+        for name, exact_values in (("G2", th.K), ("G4_conn", th.G4_conn), ("G6_conn", th.G6_conn)):
+            e = est[name]
+            if np.all(e.stderr > 0):
+                z = stats.max_z_test(e.value, e.stderr, exact_values, alpha)
+                out[f"{name}_maxz"] = ((), z.max_abs_z)
+                out[f"{name}_zcrit"] = ((), z.critical)
+    return out
+
+
+def fit_power_law(widths, values, errors, guess_slope: float):
+    """Weighted least squares of values = A * N^slope; returns (slope, slope_se, chi2/dof)."""
+    widths, values, errors = (np.asarray(a, dtype=np.float64) for a in (widths, values, errors))
+    ok = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
+    if ok.sum() < 3:
+        return np.nan, np.nan, np.nan
+    w, v, e = widths[ok], values[ok], errors[ok]
+    a0 = float(np.average(v * w ** (-guess_slope), weights=1 / e**2))
+    try:
+        popt, pcov = curve_fit(
+            lambda n, a, s: a * n**s,
+            w,
+            v,
+            p0=(a0, guess_slope),
+            sigma=e,
+            absolute_sigma=True,
+            maxfev=10000,
+        )
+    except (RuntimeError, ValueError) as err:
+        log.warning("power-law fit failed: %s", err)
+        return np.nan, np.nan, np.nan
+    resid = (v - popt[0] * w ** popt[1]) / e
+    dof = max(ok.sum() - 2, 1)
+    return float(popt[1]), float(np.sqrt(pcov[1, 1])), float(resid @ resid / dof)
+
+
+ANALYSIS_META = {
+    "G2": ("2-point function E[f(x_a) f(x_b)]", "1"),
+    "G4": ("4-point function", "1"),
+    "G6": ("6-point function", "1"),
+    "G4_conn": ("connected 4-point function G4 - sum_3 G2 G2", "1"),
+    "G6_conn": ("connected 6-point function G6 - sum_15 G4 G2 + 2 sum_15 G2 G2 G2", "1"),
+    "dev4": ("tuple-averaged G4_conn / G4_gp (signed deviation from GP)", "1"),
+    "dev6": ("tuple-averaged G6_conn / G6_gp (signed deviation from GP)", "1"),
+    "G2_exact": ("exact G2 (GP kernel, exact at every width)", "1"),
+    "G4_exact": ("exact finite-width G4", "1"),
+    "G4_conn_exact": ("exact finite-width connected G4 (order 1/N)", "1"),
+    "G6_conn_exact": ("exact finite-width connected G6 (order 1/N^2)", "1"),
+    "dev4_exact": ("exact tuple-averaged G4_conn / G4_gp", "1"),
+    "dev6_exact": ("exact tuple-averaged G6_conn / G6_gp", "1"),
+    "skew4": ("estimated skewness of the sampling distribution of dev4", "1"),
+    "skew6": ("estimated skewness of the sampling distribution of dev6", "1"),
+    "influence4": ("largest single network's shift of mean f^4, in standard errors", "1"),
+    "influence6": ("largest single network's shift of mean f^6, in standard errors", "1"),
+    "heavy_tail4": ("1 if dev4's error bar is unreliable (heavy-tailed blocks)", "1"),
+    "heavy_tail6": ("1 if dev6's error bar is unreliable (heavy-tailed blocks)", "1"),
+    "networks": ("networks in the ensemble", "1"),
+    "nonfinite": ("networks dropped for non-finite outputs", "1"),
+    "G2_maxz": ("max |z| of G2 against the exact kernel over tuples", "1"),
+    "G2_zcrit": ("Bonferroni critical |z| for G2_maxz", "1"),
+    "G4_conn_maxz": ("max |z| of G4_conn against its exact value over tuples", "1"),
+    "G4_conn_zcrit": ("Bonferroni critical |z| for G4_conn_maxz", "1"),
+    "G6_conn_maxz": ("max |z| of G6_conn against its exact value over tuples", "1"),
+    "G6_conn_zcrit": ("Bonferroni critical |z| for G6_conn_maxz", "1"),
+    "slope4": ("fitted exponent s of dev4 = A N^s (widths not flagged heavy-tailed)", "1"),
+    "slope4_se": ("standard error of slope4", "1"),
+    "slope4_chi2dof": ("chi^2 per degree of freedom of the dev4 power-law fit", "1"),
+    "slope6": ("fitted exponent s of dev6 = A N^s (widths not flagged heavy-tailed)", "1"),
+    "slope6_se": ("standard error of slope6", "1"),
+    "slope6_chi2dof": ("chi^2 per degree of freedom of the dev6 power-law fit", "1"),
+    "x": ("network input", "1"),
+    "n_inputs": ("number of inputs of the family", "1"),
+    "arch": ("architecture", "1"),
+    "input_dim": ("input dimension d", "1"),
+    "sigma_w0": ("first-layer weight scale (variance sigma_w0^2/d)", "1"),
+    "sigma_b0": ("first-layer bias scale", "1"),
+    "sigma_w1": ("readout weight scale (variance sigma_w1^2/N)", "1"),
+    "sigma_b1": ("readout bias scale", "1"),
+    "width": ("hidden-layer width N", "1"),
+    "family": ("architecture family (config name)", "1"),
+    **{k: v for k, v in RAW_META.items() if k.startswith("tuple")},
+}
+for _name in ("G2", "G4", "G6", "G4_conn", "G6_conn", "dev4", "dev6"):
+    long_name, units = ANALYSIS_META[_name]
+    ANALYSIS_META[f"{_name}_se"] = (f"jackknife standard error of {_name}", units)
+
+
+def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.Dataset:
+    """Study dataset with dimensions (family, width, tuple*) from merged point datasets."""
+    options = dict(options or {})
+    if not points:
+        raise ValueError("analyze needs at least one point")
+    by_family: dict[str, list[xr.Dataset]] = {}
+    for ds in points:
+        by_family.setdefault(str(ds["family"].values), []).append(ds)
+    families = []
+    max_inputs = 0
+    for family, group in by_family.items():
+        group.sort(key=lambda d: int(d["width"]))
+        inputs = group[0]["x"].values
+        max_inputs = max(max_inputs, inputs.shape[0])
+        exact = _theory(group[0].attrs, inputs)
+        per_width = [analyze_point(ds, exact, options) for ds in group]
+        fam = xr.concat(per_width, dim="width", coords="minimal", compat="override")
+        fam = fam.assign_coords(width=[int(d["width"]) for d in group])
+        for order, guess in ((4, -1.0), (6, -2.0)):
+            trusted = fam[f"heavy_tail{order}"].values == 0  # flagged error bars are not used
+            s, se, chi2 = fit_power_law(
+                fam["width"].values[trusted],
+                fam[f"dev{order}"].values[trusted],
+                fam[f"dev{order}_se"].values[trusted],
+                guess,
+            )
+            fam[f"slope{order}"] = ((), s)
+            fam[f"slope{order}_se"] = ((), se)
+            fam[f"slope{order}_chi2dof"] = ((), chi2)
+        fam["x"] = (("input", "component"), inputs)
+        fam["n_inputs"] = ((), np.int32(inputs.shape[0]))
+        attrs = group[0].attrs
+        fam["arch"] = ((), str(attrs["arch"]))
+        for key in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"):
+            fam[key] = ((), float(attrs[key]))
+        fam["input_dim"] = ((), int(attrs["input_dim"]))
+        families.append(fam.expand_dims(family=[family]))
+    study = xr.concat(families, dim="family", join="outer", coords="minimal", compat="override")
+    study = study.assign(**tuple_coords(max_inputs))
+    study.attrs = provenance("npoint", "", "")
+    study.attrs.update(
+        correlator_convention="G_n over colex-sorted input tuples; connected parts of a zero-mean "
+        "field; dev_n = tuple average of G_n_conn / G_n_gp with the exact GP kernel",
+        error_convention="delete-one-block jackknife (bias-corrected values)",
+        significance=float(options.get("significance", 1e-3)),
+        heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.3)),
+        max_influence=float(options.get("max_influence", 0.5)),
+    )
+    return annotate(study, ANALYSIS_META)
+
+
+def _figures():
+    from nnfield.figures.npoint import npoint_scaling
+
+    return {"npoint_scaling": npoint_scaling}
+
+
+def __getattr__(name):  # FIGURES is built lazily so importing the study stays light
+    if name == "FIGURES":
+        return _figures()
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Exact results: closed-form kernels and finite-width correlators (NumPy/SciPy only)."""

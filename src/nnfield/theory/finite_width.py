@@ -1,0 +1,68 @@
+"""Exact finite-width correlators of single-hidden-layer networks (PHYSICS.md section 1).
+
+f = b1 + N^(-1/2) sum_i xi_i with iid xi_i = sqrt(N) W1_i h_i, so the cumulants of f are exact:
+kappa_2 = K (the GP kernel, at every N), kappa_4 = kappa_4(xi)/N, kappa_6 = kappa_6(xi)/N^2,
+with (m_k the one-unit moments, E z^4 = 3, E z^6 = 15 for the Gaussian readout weight)
+  kappa_4(xi) = sw1^4 (3 m4 - sum_3 m2 m2),
+  kappa_6(xi) = sw1^6 (15 m6 - 3 sum_(4|2) m4 m2 + 2 sum_15 m2 m2 m2).
+Full moments follow by Wick's theorem for a zero-mean field:
+  G4 = kappa_4 + sum_3 K K,  G6 = kappa_6 + sum_(4|2) G4 K - 2 sum_15 K K K.
+All arrays are over colex-sorted input tuples (nnfield.tuples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnfield import tuples as tup
+from nnfield.theory.unit_moments import UnitMoments
+
+
+@dataclass(frozen=True)
+class SingleLayerTheory:
+    """Exact correlators at one width; every array is indexed by colex tuples."""
+
+    K: np.ndarray  # (T2,) GP kernel = exact G2
+    G4_gp: np.ndarray  # (T4,) sum_3 K K
+    G4_conn: np.ndarray  # (T4,)
+    G6_gp: np.ndarray  # (T6,) sum_15 K K K
+    G6_conn: np.ndarray  # (T6,)
+
+    @property
+    def G4(self) -> np.ndarray:
+        return self.G4_gp + self.G4_conn
+
+
+class SingleLayerExact:
+    """Width-independent ingredients (one-unit moments), evaluated once per architecture/inputs."""
+
+    def __init__(
+        self,
+        arch: str,
+        inputs: np.ndarray,
+        sw0: float,
+        sb0: float,
+        sw1: float,
+        sb1: float,
+    ):
+        self.units = UnitMoments(arch, inputs, sw0, sb0)
+        n = self.units.inputs.shape[0]
+        self.n_inputs = n
+        m2, m4, m6 = (self.units.moments(tup.sorted_tuples(n, k)) for k in (2, 4, 6))
+        self.K = sb1**2 + sw1**2 * m2
+        self.kappa4_unit = sw1**4 * (3 * m4 - tup.wick4(m2, n))
+        self.kappa6_unit = sw1**6 * (15 * m6 - 3 * tup.split42(m4, m2, n) + 2 * tup.wick6(m2, n))
+        self.G4_gp = tup.wick4(self.K, n)
+        self.G6_gp = tup.wick6(self.K, n)
+
+    def at_width(self, width: int) -> SingleLayerTheory:
+        """Exact correlators of width-``width`` networks."""
+        return SingleLayerTheory(
+            K=self.K,
+            G4_gp=self.G4_gp,
+            G4_conn=self.kappa4_unit / width,
+            G6_gp=self.G6_gp,
+            G6_conn=self.kappa6_unit / width**2,
+        )

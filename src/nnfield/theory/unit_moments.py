@@ -1,0 +1,121 @@
+"""Joint moments of ONE hidden unit, m_k(a1..ak) = E[h(x_a1) ... h(x_ak)], to ~1e-12.
+
+The preactivations u(x) = W0 . x + b0 of one unit are jointly Gaussian with covariance
+k(x, y) = sb0^2 + sw0^2 x.y/d (rank r <= d + 1), so u = L z with z ~ N(0, I_r).
+- gauss: closed form, m_k = exp(1/2 sum_ij k_ij - sum_i k_ii) over the tuple's entries.
+- relu: homogeneous of degree 1, so with z = rho (cos t, sin t) the radial part is the exact
+  moment E[rho^k] = 2^(k/2) Gamma(1 + k/2) and the angular integrand is a product of clipped
+  cosines; Gauss-Legendre on the arcs between its kinks is exact to rounding.  Needs r <= 2
+  (d = 1, or inputs spanning at most a plane with sb0 = 0).
+- erf: tensor Gauss-Hermite over z (entire integrand: exponential convergence), r <= 3.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf, gamma
+
+from nnfield.theory.kernels import ARCHITECTURES, preactivation_cov
+
+
+class TheoryUnavailable(ValueError):
+    """No exact quadrature is implemented for this architecture and input geometry."""
+
+
+def _factor(k: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """L with L L^T = k and as few columns as the numerical rank of k."""
+    vals, vecs = np.linalg.eigh(k)
+    keep = vals > tol * max(vals.max(), 1.0)
+    return vecs[:, keep] * np.sqrt(vals[keep])
+
+
+@dataclass(frozen=True)
+class UnitQuadrature:
+    """Nodes/weights such that m_k(tuple) = radial(k) * sum_j w_j prod_i values[j, tuple_i]."""
+
+    values: np.ndarray  # (n_nodes, n_inputs): the integrand factor of each input at each node
+    weights: np.ndarray  # (n_nodes,)
+    homogeneous: bool  # True: multiply by the radial moment E[rho^k] (relu)
+
+    def moments(self, tuples: np.ndarray) -> np.ndarray:
+        """m_k for each row of ``tuples`` (int array (T, k)), shape (T,)."""
+        tuples = np.asarray(tuples)
+        order = tuples.shape[1]
+        prod = np.ones((self.values.shape[0], tuples.shape[0]))
+        for col in range(order):
+            prod *= self.values[:, tuples[:, col]]
+        result = self.weights @ prod
+        if self.homogeneous:
+            result *= 2 ** (order / 2) * gamma(1 + order / 2)
+        return result
+
+
+def _relu_quadrature(lmat: np.ndarray, nodes_per_arc: int = 40) -> UnitQuadrature:
+    if lmat.shape[1] > 2:
+        raise TheoryUnavailable(
+            "exact ReLU moments need preactivations of rank <= 2 (d = 1, or sb0 = 0 and d = 2); "
+            f"these inputs give rank {lmat.shape[1]}"
+        )
+    lmat = np.pad(lmat, ((0, 0), (0, 2 - lmat.shape[1])))
+    theta = np.arctan2(lmat[:, 1], lmat[:, 0])
+    kinks = np.concatenate([theta + np.pi / 2, theta - np.pi / 2]) % (2 * np.pi)
+    edges = np.unique(np.concatenate([[0.0, 2 * np.pi], kinks]))
+    x, w = np.polynomial.legendre.leggauss(nodes_per_arc)
+    t_nodes, t_weights = [], []
+    for lo, hi in itertools.pairwise(edges):
+        if hi - lo < 1e-15:
+            continue
+        t_nodes.append(0.5 * (hi - lo) * x + 0.5 * (hi + lo))
+        t_weights.append(0.5 * (hi - lo) * w)
+    t = np.concatenate(t_nodes)
+    directions = np.stack([np.cos(t), np.sin(t)], axis=1)
+    values = np.maximum(directions @ lmat.T, 0.0)
+    return UnitQuadrature(values, np.concatenate(t_weights) / (2 * np.pi), homogeneous=True)
+
+
+def _hermite_quadrature(lmat: np.ndarray, phi, nodes_per_dim: int) -> UnitQuadrature:
+    rank = lmat.shape[1]
+    if rank > 3:
+        raise TheoryUnavailable(f"Gauss-Hermite quadrature is limited to rank <= 3, got {rank}")
+    x, w = np.polynomial.hermite_e.hermegauss(nodes_per_dim)
+    w = w / np.sqrt(2 * np.pi)
+    grids = np.meshgrid(*([x] * rank), indexing="ij")
+    z = np.stack([g.ravel() for g in grids], axis=1)
+    weights = np.ones(z.shape[0])
+    for g in np.meshgrid(*([w] * rank), indexing="ij"):
+        weights *= g.ravel()
+    return UnitQuadrature(phi(z @ lmat.T), weights, homogeneous=False)
+
+
+class UnitMoments:
+    """Joint moments of one hidden unit of a single-layer network at fixed inputs.
+
+    ``inputs`` has shape (n_inputs, d); moments are indexed by input-index tuples.
+    """
+
+    def __init__(self, arch: str, inputs: np.ndarray, sw0: float, sb0: float):
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        self.arch = arch
+        self.inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+        self.k = preactivation_cov(self.inputs, sw0, sb0)
+        self._quad: UnitQuadrature | None = None
+        if arch == "relu":
+            self._quad = _relu_quadrature(_factor(self.k))
+        elif arch == "erf":
+            lmat = _factor(self.k)
+            n = {1: 160, 2: 120, 3: 48}.get(lmat.shape[1], 0)
+            self._quad = _hermite_quadrature(lmat, erf, n)
+
+    def moments(self, tuples: np.ndarray) -> np.ndarray:
+        """m_k(tuple) for each row of the int array ``tuples`` (T, k)."""
+        tuples = np.asarray(tuples)
+        if self.arch == "gauss":
+            sub = self.k[tuples[:, :, None], tuples[:, None, :]]  # (T, k, k)
+            diag = np.diagonal(sub, axis1=1, axis2=2)
+            return np.exp(0.5 * sub.sum(axis=(1, 2)) - diag.sum(axis=1))
+        assert self._quad is not None
+        return self._quad.moments(tuples)

@@ -1,0 +1,16 @@
+rule analyze:
+    """Estimates with jackknife errors and exact-theory columns for a whole study."""
+    input:
+        point_files,
+    output:
+        "results/{study}/{study}.nc",
+    log:
+        "results/{study}/logs/analyze.log",
+    params:
+        options=analysis_options,
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{NNFIELD} analyze --study {wildcards.study} --options {params.options:q}"
+        " --out {output:q} {input:q} 2> {log:q}"

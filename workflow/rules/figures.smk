@@ -1,0 +1,25 @@
+rule figure:
+    """One figure (PDF and PNG), a pure function of its study dataset."""
+    input:
+        study_dataset,
+    output:
+        pdf=report(
+            "results/figures/{figure}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="PDF",
+        ),
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="PNG",
+        ),
+    log:
+        "results/figures/logs/{figure}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{NNFIELD} figure --name {wildcards.figure} --data {input:q}"
+        " --out {output.pdf:q} {output.png:q} 2> {log:q}"

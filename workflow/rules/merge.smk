@@ -1,0 +1,13 @@
+rule merge:
+    """Join the shards of one point (sums are kept per block; nothing is averaged)."""
+    input:
+        shard_files,
+    output:
+        "results/{study}/points/{point}.nc",
+    log:
+        "results/{study}/logs/merge/{point}.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "{NNFIELD} merge --study {wildcards.study} --out {output:q} {input:q} 2> {log:q}"
