@@ -100,7 +100,7 @@ def sampling_skewness(block_values: np.ndarray, axis: int = 0) -> np.ndarray:
     """Estimated skewness of the sampling distribution of the mean of ``block_values``.
 
     The skewness of a mean of B independent block means is skew(block mean) / sqrt(B).  A value
-    well above ~0.2 means the estimate's distribution is visibly asymmetric, so a symmetric
+    above ~0.5 means the estimate's distribution is visibly asymmetric, so a symmetric
     Gaussian error bar misstates the uncertainty (typically: rare huge blocks, heavy tails).
     """
     x = np.asarray(block_values, dtype=np.float64)

@@ -224,7 +224,7 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
     diag6 = _diagonal_rows(n_in, 6)
     infl4 = stats.max_influence(float(ds["max_f4"].max()), sums["f4"][:, diag4].mean(1), counts)
     infl6 = stats.max_influence(float(ds["max_f6"].max()), sums["f6"][:, diag6].mean(1), counts)
-    skew_limit = float(options.get("heavy_tail_skewness", 0.3))
+    skew_limit = float(options.get("heavy_tail_skewness", 0.5))
     infl_limit = float(options.get("max_influence", 0.5))
     out["skew4"] = ((), skew4)
     out["skew6"] = ((), skew6)
@@ -378,7 +378,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         "field; dev_n = tuple average of G_n_conn / G_n_gp with the exact GP kernel",
         error_convention="delete-one-block jackknife (bias-corrected values)",
         significance=float(options.get("significance", 1e-3)),
-        heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.3)),
+        heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.5)),
         max_influence=float(options.get("max_influence", 0.5)),
     )
     return annotate(study, ANALYSIS_META)

@@ -1,0 +1,73 @@
+"""Shared helpers: simulate one point in memory (no files) and analyse it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+from nnfield.config import PointSpec
+
+INPUTS = {
+    "relu": [0.2, 0.5, 0.8, 1.1],
+    "erf": [-1.0, -0.4, 0.3, 1.0],
+    "gauss": [-0.6, -0.1, 0.4, 0.9],
+}
+
+
+def make_spec(
+    arch: str,
+    width: int,
+    networks: int,
+    block_size: int = 1000,
+    shards: int = 1,
+    inputs=None,
+    seed: int = 12345,
+    family: str | None = None,
+    **sigmas: float,
+) -> PointSpec:
+    """A point spec with the config's layout (inputs as a list of d-vectors)."""
+    raw = INPUTS[arch] if inputs is None else inputs
+    vecs = [[float(x)] if np.isscalar(x) else [float(v) for v in x] for x in raw]
+    params = {
+        "family": family or arch,
+        "arch": arch,
+        "width": width,
+        "input_dim": len(vecs[0]),
+        "inputs": vecs,
+        "sigma_w0": 1.0,
+        "sigma_b0": 1.0,
+        "sigma_w1": 1.0,
+        "sigma_b1": 1.0,
+        "networks": networks,
+        "block_size": block_size,
+        "shards": shards,
+        "dtype": "float32",
+    }
+    params.update({k: float(v) for k, v in sigmas.items()})
+    name = f"family~{params['family']}/width~{width}"
+    return PointSpec("npoint", name, seed, params)
+
+
+def run_point(spec: PointSpec):
+    """Simulate every shard of ``spec`` and merge: the merged raw dataset."""
+    from nnfield.studies import npoint
+
+    shards = [npoint.simulate(spec, k) for k in range(spec.params["shards"])]
+    return npoint.merge(shards)
+
+
+@pytest.fixture(scope="session")
+def point_runner():
+    cache = {}
+
+    def run(spec: PointSpec):
+        key = spec.to_json()
+        if key not in cache:
+            cache[key] = run_point(spec)
+        return cache[key]
+
+    return run

@@ -1,0 +1,120 @@
+"""Monte Carlo correlators against the exact finite-width results (PHYSICS.md section 1).
+
+Each test is a max-|z| test with a Bonferroni critical value at family-wise significance
+ALPHA = 1e-3 over all tuples; z uses the jackknife standard error of the estimate itself.  The
+"can fail" tests show that the same data reject a wrongly normalised prediction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_spec
+
+from nnfield import stats
+from nnfield.studies import npoint
+from nnfield.theory.finite_width import SingleLayerExact
+from nnfield.tuples import sorted_tuples
+
+ALPHA = 1e-3
+NETWORKS = {2: 100_000, 10: 100_000, 100: 60_000}
+# Gauss-net with small preactivation variance: lognormal units with all moments converging fast.
+# (The paper's sb0 = sw0 = 1 setting is heavy-tailed: see test_heavy_tail_is_flagged.)
+SIGMAS = {
+    "relu": {"sigma_b0": 0.5, "sigma_b1": 0.3},
+    "erf": {"sigma_w0": 2.0, "sigma_b0": 0.5},
+    "gauss": {"sigma_w0": 0.5, "sigma_b0": 0.3},
+}
+
+
+def exact_for(spec):
+    p = spec.params
+    return SingleLayerExact(
+        p["arch"], np.asarray(p["inputs"]), p["sigma_w0"], p["sigma_b0"], p["sigma_w1"],
+        p["sigma_b1"],
+    )  # fmt: skip
+
+
+def analyse(spec, merged):
+    exact = exact_for(spec)
+    return npoint.analyze_point(merged, exact, {}), exact.at_width(spec.params["width"])
+
+
+@pytest.mark.parametrize("width", [2, 10, 100])
+@pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
+def test_correlators_match_exact_finite_width(arch, width, point_runner):
+    spec = make_spec(arch, width, NETWORKS[width], **SIGMAS[arch])
+    out, th = analyse(spec, point_runner(spec))
+    assert int(out["heavy_tail4"]) == 0, "this setting should not be flagged heavy-tailed"
+    g2 = stats.max_z_test(out["G2"].values, out["G2_se"].values, th.K, ALPHA)
+    assert g2.consistent, f"G2 vs GP kernel: {g2}"
+    g4 = stats.max_z_test(out["G4_conn"].values, out["G4_conn_se"].values, th.G4_conn, ALPHA)
+    assert g4.consistent, f"G4_conn vs exact 1/N value: {g4}"
+    g6 = stats.max_z_test(out["G6_conn"].values, out["G6_conn_se"].values, th.G6_conn, ALPHA)
+    assert g6.consistent, f"G6_conn vs exact 1/N^2 value: {g6}"
+    z = (float(out["dev4"]) - float(out["dev4_exact"])) / float(out["dev4_se"])
+    assert abs(z) < stats.bonferroni_z(ALPHA, 1), f"tuple-averaged dev4 off by {z:.1f} s.e."
+
+
+@pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
+def test_wrong_width_normalisation_is_detected(arch, point_runner):
+    """Replacing 1/N by 1/(N+1) in G4_conn (a 33% error at N = 2) must be rejected.
+
+    400k networks give every architecture a tuple with signal/noise > 20 (erf: 22).
+    """
+    spec = make_spec(arch, 2, 400_000, block_size=4000, **SIGMAS[arch])
+    out, th = analyse(spec, point_runner(spec))
+    wrong = th.G4_conn * 2 / 3
+    result = stats.max_z_test(out["G4_conn"].values, out["G4_conn_se"].values, wrong, ALPHA)
+    assert not result.consistent, f"a wrong 1/(N+1) law passed: {result}"
+
+
+def test_wrong_input_normalisation_is_detected(point_runner):
+    """A kernel with W0 variance sigma_w0^2 instead of sigma_w0^2/d (d = 2) must be rejected."""
+    inputs = [[0.3, 0.9], [1.0, -0.2], [0.6, 0.5]]
+    spec = make_spec("erf", 10, 60_000, inputs=inputs, sigma_w0=1.5, sigma_b0=0.5)
+    out, th = analyse(spec, point_runner(spec))
+    ok = stats.max_z_test(out["G2"].values, out["G2_se"].values, th.K, ALPHA)
+    assert ok.consistent, f"the correct d = 2 kernel must pass first: {ok}"
+    wrong = SingleLayerExact("erf", np.asarray(inputs) * np.sqrt(2), 1.5, 0.5, 1.0, 1.0)
+    bad = stats.max_z_test(out["G2"].values, out["G2_se"].values, wrong.K, ALPHA)
+    assert not bad.consistent, f"a kernel missing the 1/d passed: {bad}"
+
+
+def test_relu_two_dimensional_inputs(point_runner):
+    """Non-degenerate ReLU with d = 2, sb = 0 (rank-2 exact quadrature)."""
+    inputs = [[1.0, 0.0], [0.6, 0.8], [-0.5, 0.7], [0.1, -1.0]]
+    spec = make_spec("relu", 3, 100_000, inputs=inputs, sigma_b0=0.0, sigma_b1=0.0)
+    out, th = analyse(spec, point_runner(spec))
+    g4 = stats.max_z_test(out["G4_conn"].values, out["G4_conn_se"].values, th.G4_conn, ALPHA)
+    assert g4.consistent, str(g4)
+    # degenerate-free: the connected 4-point function differs across tuples
+    assert np.ptp(th.G4_conn / th.G4_gp) > 0.5
+
+
+def test_heavy_tail_is_flagged(point_runner):
+    """Gauss-net with large sigma has lognormal units: analyze must flag its error bars."""
+    spec = make_spec("gauss", 10, 20_000, sigma_w0=1.5, sigma_b0=1.5, family="gauss_wide")
+    out, _ = analyse(spec, point_runner(spec))
+    assert int(out["heavy_tail4"]) == 1 and int(out["heavy_tail6"]) == 1
+
+
+def test_light_tail_is_not_flagged(point_runner):
+    spec = make_spec("erf", 10, NETWORKS[10], **SIGMAS["erf"])
+    out, _ = analyse(spec, point_runner(spec))
+    assert int(out["heavy_tail4"]) == 0 and int(out["heavy_tail6"]) == 0
+
+
+def test_shard_count_does_not_change_results(point_runner):
+    """1 shard vs 3 shards: identical block sums (keys derive from the block index only)."""
+    one = point_runner(make_spec("relu", 7, 12_000, shards=1))
+    three = point_runner(make_spec("relu", 7, 12_000, shards=3))
+    for name in npoint.RAW_VARIABLES:
+        np.testing.assert_array_equal(one[name].values, three[name].values, err_msg=name)
+    a = npoint.analyze([one], {})
+    b = npoint.analyze([three], {})
+    np.testing.assert_allclose(a["G4_conn"].values, b["G4_conn"].values, rtol=1e-12, atol=0)
+
+
+def test_tuples_cover_all_inputs():
+    assert [len(sorted_tuples(6, k)) for k in (2, 4, 6)] == [21, 126, 462]

@@ -1,0 +1,63 @@
+"""Jackknife, z-tests and heavy-tail diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnfield import stats
+
+
+def test_jackknife_of_a_mean_is_the_batch_means_error():
+    rng = np.random.default_rng(0)
+    sums = rng.normal(size=(50, 3)) * 10 + 4
+    counts = np.full(50, 10)
+    est = stats.jackknife({"x": sums}, counts, lambda m: m["x"])
+    block_means = sums / 10
+    np.testing.assert_allclose(est.value, block_means.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(est.stderr, block_means.std(0, ddof=1) / np.sqrt(50), rtol=1e-10)
+
+
+def test_jackknife_removes_first_order_bias_of_a_square():
+    """E[mean^2] = mu^2 + var/M: the jackknife estimate is unbiased for mu^2 (within errors)."""
+    rng = np.random.default_rng(1)
+    mu, trials, blocks = 0.3, 4000, 20
+    x = rng.normal(mu, 1.0, size=(trials, blocks))  # one network per block
+    jack = [stats.jackknife({"x": row}, np.ones(blocks), lambda m: m["x"] ** 2).value for row in x]
+    naive = (x.mean(1)) ** 2
+    se = np.std(jack) / np.sqrt(trials)
+    assert abs(np.mean(jack) - mu**2) < 4 * se
+    assert np.mean(naive) - mu**2 > 4 * np.std(naive) / np.sqrt(trials)  # the plug-in is biased
+
+
+def test_max_z_test_detects_a_shift_and_accepts_noise():
+    rng = np.random.default_rng(2)
+    exact = np.zeros(200)
+    se = np.ones(200)
+    assert stats.max_z_test(rng.normal(size=200), se, exact).consistent
+    shifted = rng.normal(size=200)
+    shifted[17] += 8
+    assert not stats.max_z_test(shifted, se, exact).consistent
+
+
+def test_bonferroni_critical_value():
+    assert stats.bonferroni_z(0.05, 1) == pytest.approx(1.959964, abs=1e-6)
+    assert stats.bonferroni_z(1e-3, 126) > stats.bonferroni_z(1e-3, 21)
+
+
+def test_z_test_rejects_bad_errors():
+    with pytest.raises(ValueError, match="positive"):
+        stats.max_z_test([1.0], [0.0], [1.0])
+
+
+def test_heavy_tail_diagnostics_separate_chi_square_from_pareto():
+    rng = np.random.default_rng(3)
+    m, blocks = 100_000, 100
+    light = rng.normal(size=m) ** 2
+    heavy = rng.pareto(1.2, size=m)  # infinite variance (near alpha = 2 the call is borderline)
+    for values, expect_heavy in ((light, False), (heavy, True)):
+        block_sums = values.reshape(blocks, -1).sum(1)
+        counts = np.full(blocks, m // blocks)
+        infl = stats.max_influence(values.max(), block_sums, counts)
+        skew = stats.sampling_skewness(block_sums / counts)
+        assert (infl > 0.5 or abs(skew) > 0.5) == expect_heavy, (infl, skew)
