@@ -1,7 +1,6 @@
 # nnfield workflow: config -> simulate (per point x shard) -> merge (per point) -> analyze (per
 # study) -> figures.  Generic over studies; see README.md and ../shared/DESIGN.md.
 import json
-import sys
 
 from snakemake.utils import min_version, validate
 
@@ -22,7 +21,6 @@ validate(config, "config/schema.yaml", set_default=True)
 
 POINTS = nnconfig.expand(CONFIG)
 FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
-NNFIELD = f"{sys.executable} -m nnfield"
 
 
 include: "workflow/rules/common.smk"

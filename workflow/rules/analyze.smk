@@ -11,6 +11,8 @@ rule analyze:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/nnfield.yaml"
     shell:
-        "{NNFIELD} analyze --study {wildcards.study} --options {params.options:q}"
+        "nnfield analyze --study {wildcards.study} --options {params.options:q}"
         " --out {output:q} {input:q} 2> {log:q}"

@@ -20,6 +20,8 @@ rule figure:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../envs/nnfield.yaml"
     shell:
-        "{NNFIELD} figure --name {wildcards.figure} --data {input:q}"
+        "nnfield figure --name {wildcards.figure} --data {input:q}"
         " --out {output.pdf:q} {output.png:q} 2> {log:q}"

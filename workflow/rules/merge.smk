@@ -9,5 +9,7 @@ rule merge:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../envs/nnfield.yaml"
     shell:
-        "{NNFIELD} merge --study {wildcards.study} --out {output:q} {input:q} 2> {log:q}"
+        "nnfield merge --study {wildcards.study} --out {output:q} {input:q} 2> {log:q}"

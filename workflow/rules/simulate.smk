@@ -10,6 +10,8 @@ rule simulate:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../envs/nnfield.yaml"
     shell:
-        "{NNFIELD} simulate --spec {params.spec:q} --shard {wildcards.shard} --out {output:q}"
+        "nnfield simulate --spec {params.spec:q} --shard {wildcards.shard} --out {output:q}"
         " 2> {log:q}"

@@ -327,6 +327,11 @@ ANALYSIS_META = {
     "width": ("hidden-layer width N", "1"),
     "family": ("architecture family (config name)", "1"),
     **{k: v for k, v in RAW_META.items() if k.startswith("tuple")},
+    "tuple2": ("index of a sorted input 2-tuple (colex order)", "1"),
+    "tuple4": ("index of a sorted input 4-tuple (colex order)", "1"),
+    "tuple6": ("index of a sorted input 6-tuple (colex order)", "1"),
+    "input": ("input index", "1"),
+    "component": ("input vector component", "1"),
 }
 for _name in ("G2", "G4", "G6", "G4_conn", "G6_conn", "dev4", "dev6"):
     long_name, units = ANALYSIS_META[_name]
@@ -363,6 +368,10 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
             fam[f"slope{order}_se"] = ((), se)
             fam[f"slope{order}_chi2dof"] = ((), chi2)
         fam["x"] = (("input", "component"), inputs)
+        fam = fam.assign_coords(  # integer indices: colex order makes outer joins line up
+            {dim: np.arange(fam.sizes[dim]) for dim in ("tuple2", "tuple4", "tuple6", "input",
+                                                         "component")}
+        )  # fmt: skip
         fam["n_inputs"] = ((), np.int32(inputs.shape[0]))
         attrs = group[0].attrs
         fam["arch"] = ((), str(attrs["arch"]))

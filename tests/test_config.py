@@ -1,0 +1,81 @@
+"""Config validation: every error names the offending key; expansion into points."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from nnfield import config
+
+BASE = {
+    "studies": {
+        "npoint": {
+            "seed": 1,
+            "networks": 20000,
+            "block_size": 1000,
+            "widths": [2, 10],
+            "families": [{"name": "relu", "arch": "relu", "inputs": [0.5, 1.0]}],
+        }
+    }
+}
+
+
+def broken(edit):
+    cfg = copy.deepcopy(BASE)
+    edit(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda c: c["studies"]["npoint"]["families"][0].update(arch="tanh"),
+         "studies.npoint.families[0].arch"),
+        (lambda c: c["studies"]["npoint"]["widths"].__setitem__(1, -4), "studies.npoint.widths[1]"),
+        (lambda c: c["studies"]["npoint"].pop("seed"), "studies.npoint.seed"),
+        (lambda c: c["studies"]["npoint"]["families"][0].pop("inputs"),
+         "studies.npoint.families[0].inputs"),
+        (lambda c: c["studies"]["npoint"].update(netwroks=5), "studies.npoint"),
+        (lambda c: c["studies"]["npoint"].update(networks=20500), "studies.npoint.networks"),
+        (lambda c: c["studies"]["npoint"]["families"][0].update(inputs=[[1.0, 2.0]]),
+         "studies.npoint.families[0].inputs[0]"),
+        (lambda c: c["studies"]["npoint"].update(dtype="float16"), "studies.npoint.dtype"),
+        (lambda c: c.update(studies={}), "studies"),
+    ],
+)  # fmt: skip
+def test_bad_config_names_the_key(edit, key):
+    with pytest.raises(config.ConfigError) as info:
+        config.validate(broken(edit))
+    assert f"'{key}" in str(info.value), str(info.value)
+
+
+def test_defaults_are_filled_and_points_named():
+    cfg = config.validate(BASE)
+    assert cfg["studies"]["npoint"]["shards"] == 1
+    fam = cfg["studies"]["npoint"]["families"][0]
+    assert fam["sigma_w0"] == 1.0 and fam["input_dim"] == 1
+    points = config.expand(cfg)["npoint"]
+    assert list(points) == ["family~relu/width~2", "family~relu/width~10"]
+    spec = points["family~relu/width~10"]
+    assert config.PointSpec.from_json(spec.to_json()) == spec
+    assert spec.params["inputs"] == [[0.5], [1.0]]
+
+
+def test_default_config_is_valid():
+    cfg = config.load()
+    assert len(config.expand(cfg)["npoint"]) > 10
+
+
+def test_unreadable_config_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("studies: [unclosed")
+    with pytest.raises(config.ConfigError, match=str(path)):
+        config.load(path)
+
+
+def test_point_hash_changes_with_parameters():
+    a = config.expand(config.validate(BASE))["npoint"]["family~relu/width~2"]
+    other = broken(lambda c: c["studies"]["npoint"]["families"][0].update(sigma_w0=2.0))
+    b = config.expand(config.validate(other))["npoint"]["family~relu/width~2"]
+    assert a.sha256 != b.sha256

@@ -1,0 +1,58 @@
+"""NetCDF storage: metadata, atomic writes, checked reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from nnfield.store import DataFileError, provenance, read_dataset, write_dataset
+
+
+def dataset(version=None):
+    ds = xr.Dataset({"v": (("block",), np.arange(3.0))}, coords={"block": np.arange(3)})
+    ds["v"].attrs.update(long_name="a value", units="1")
+    ds["block"].attrs.update(long_name="block", units="1")
+    ds.attrs = provenance("npoint", "family~a/width~2", "abc")
+    if version is not None:
+        ds.attrs["schema_version"] = np.int32(version)
+    return ds
+
+
+def test_roundtrip_with_compression_and_no_leftovers(tmp_path):
+    path = write_dataset(dataset(), tmp_path / "sub" / "a.nc")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.nc"]
+    back = read_dataset(path, study="npoint", required=["v"])
+    np.testing.assert_array_equal(back["v"].values, np.arange(3.0))
+    assert back.attrs["Conventions"] == "CF-1.10"
+    with xr.open_dataset(path) as raw:
+        assert raw["v"].encoding.get("zlib") is True
+
+
+def test_missing_metadata_is_refused(tmp_path):
+    ds = dataset()
+    del ds["v"].attrs["units"]
+    with pytest.raises(ValueError, match="units"):
+        write_dataset(ds, tmp_path / "a.nc")
+    assert not list(tmp_path.iterdir())
+
+
+def test_other_schema_version_names_the_file(tmp_path):
+    path = write_dataset(dataset(version=99), tmp_path / "old.nc")
+    with pytest.raises(DataFileError, match=r"old\.nc.*schema_version"):
+        read_dataset(path)
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    path = write_dataset(dataset(), tmp_path / "t.nc")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataFileError, match=r"t\.nc"):
+        read_dataset(path)
+
+
+def test_missing_variable_and_wrong_study(tmp_path):
+    path = write_dataset(dataset(), tmp_path / "a.nc")
+    with pytest.raises(DataFileError, match="missing variables"):
+        read_dataset(path, required=["sum_f4"])
+    with pytest.raises(DataFileError, match="study"):
+        read_dataset(path, study="depth")

@@ -1,0 +1,114 @@
+"""End to end: a small Snakemake run through every rule, rerun, report, and a bad config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+TINY = """
+studies:
+  npoint:
+    seed: 1
+    networks: 20000
+    block_size: 1000
+    shards: 2
+    widths: [3, 30]
+    families:
+      - {name: relu, arch: relu, sigma_b0: 0.0, sigma_b1: 0.0, inputs: [0.5, 1.0]}
+      - name: erf
+        arch: erf
+        input_dim: 2
+        sigma_b0: 0.0
+        inputs: [[-1.0, 0.5], [0.5, 0.5], [1.0, 0.0]]
+"""
+
+
+# rules call the `nnfield` console script: put this interpreter's bin directory on PATH
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", "tiny.yaml", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=workdir, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wf")
+    (work / "tiny.yaml").write_text(TINY)
+    run = snakemake(work, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work
+
+
+@pytest.mark.slow
+def test_run_produces_study_dataset_and_figures(finished_run):
+    results = finished_run / "results"
+    for name in ("figures/npoint_scaling.pdf", "figures/npoint_scaling.png", "npoint/npoint.nc"):
+        assert (results / name).stat().st_size > 0, name
+    ds = xr.open_dataset(results / "npoint/npoint.nc")
+    assert set(ds["family"].values) == {"relu", "erf"}
+    assert list(ds["width"].values) == [3, 30]
+    # families with different input counts share the colex tuple axis (NaN-padded)
+    assert ds.sizes["tuple4"] == 15 and bool(ds["G4"].sel(family="relu").isnull().any())
+    for name, var in ds.variables.items():
+        assert "long_name" in var.attrs and "units" in var.attrs, name
+    shard = xr.open_dataset(results / "npoint/shards/family~relu/width~3/shard-1.nc")
+    assert list(shard["block"].values) == list(range(10, 20))
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(finished_run):
+    dry = snakemake(finished_run, "-n")
+    assert dry.returncode == 0
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.slow
+def test_report_is_browsable(finished_run):
+    run = snakemake(finished_run, "--report", "report.html")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (finished_run / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_interrupted_output_is_regenerated(finished_run):
+    point = finished_run / "results/npoint/points/family~erf/width~30.nc"
+    point.unlink()
+    run = snakemake(finished_run, "--cores", "2", "results/npoint/points/family~erf/width~30.nc")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert point.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (("arch: relu", "arch: tanh"), "families[0].arch"),
+        (("widths: [3, 30]", "widths: [3, -30]"), "widths[1]"),
+        (("    seed: 1\n", ""), "npoint.seed"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, edit, key):
+    (tmp_path / "tiny.yaml").write_text(TINY.replace(*edit))
+    run = snakemake(tmp_path, "-n")
+    assert run.returncode != 0
+    assert key in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git not available")
+    run = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(REPO)], capture_output=True, text=True, env=ENV
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
