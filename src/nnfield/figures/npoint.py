@@ -18,8 +18,7 @@ from nnfield.figures import style
 
 
 def _panel(ax, fam: xr.Dataset) -> None:
-    import matplotlib.pyplot as plt  # noqa: F401  (style applied by caller)
-
+    """One family's panel: MC points, upper limits, exact lines, noise floors, fitted slopes."""
     widths = fam["width"].values
     any_heavy = False
     for order in (4, 6):
@@ -34,17 +33,18 @@ def _panel(ax, fam: xr.Dataset) -> None:
         label = f"$m_{order}$ (MC)"
         if math.isfinite(slope):
             label += f", slope {slope:.2f} ± {slope_se:.2f}"
+        pending_label = label  # the first set of markers drawn carries the legend entry
         for mask, face in ((signif & ~heavy, color), (signif & heavy, "none")):
             if mask.any():
-                lo = np.minimum(err[mask], value[mask] * 0.999)
-                ax.errorbar(widths[mask], value[mask], yerr=[lo, err[mask]], fmt="o", ms=4,
-                            color=color, mfc=face, label=label if face == color or not
-                            (signif & ~heavy).any() else None)  # fmt: skip
+                lower = np.minimum(err[mask], value[mask] * 0.999)  # keep bars above 0 on log
+                ax.errorbar(widths[mask], value[mask], yerr=[lower, err[mask]], fmt="o", ms=4,
+                            color=color, mfc=face, label=pending_label)  # fmt: skip
+                pending_label = None
         limits = ok & ~signif
         if limits.any():
-            ax.plot(widths[limits], (value[limits].clip(min=0) + 2 * err[limits]), "v", ms=5,
-                    color=color, alpha=0.6, mfc="none",
-                    label=None if signif.any() else label + " (upper limits)")  # fmt: skip
+            upper = value[limits].clip(min=0) + 2 * err[limits]
+            ax.plot(widths[limits], upper, "v", ms=5, color=color, alpha=0.6, mfc="none",
+                    label=f"{pending_label} (upper limits)" if pending_label else None)  # fmt: skip
         if f"dev{order}_exact" in fam:
             exact = fam[f"dev{order}_exact"].values
             good = np.isfinite(exact) & (exact > 0)

@@ -318,6 +318,7 @@ ANALYSIS_META = {
     "slope6_chi2dof": ("chi^2 per degree of freedom of the dev6 power-law fit", "1"),
     "x": ("network input", "1"),
     "n_inputs": ("number of inputs of the family", "1"),
+    "theory_accuracy": ("bound on the absolute error of the one-unit moment quadrature", "1"),
     "arch": ("architecture", "1"),
     "input_dim": ("input dimension d", "1"),
     "sigma_w0": ("first-layer weight scale (variance sigma_w0^2/d)", "1"),
@@ -373,6 +374,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
                                                          "component")}
         )  # fmt: skip
         fam["n_inputs"] = ((), np.int32(inputs.shape[0]))
+        fam["theory_accuracy"] = ((), exact.units.accuracy if exact is not None else np.nan)
         attrs = group[0].attrs
         fam["arch"] = ((), str(attrs["arch"]))
         for key in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"):
