@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -22,6 +24,9 @@ def dataset(version=None):
 def test_roundtrip_with_compression_and_no_leftovers(tmp_path):
     path = write_dataset(dataset(), tmp_path / "sub" / "a.nc")
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.nc"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # readable by the group, not 0600
     back = read_dataset(path, study="npoint", required=["v"])
     np.testing.assert_array_equal(back["v"].values, np.arange(3.0))
     assert back.attrs["Conventions"] == "CF-1.10"
