@@ -61,3 +61,20 @@ def test_heavy_tail_diagnostics_separate_chi_square_from_pareto():
         infl = stats.max_influence(values.max(), block_sums, counts)
         skew = stats.sampling_skewness(block_sums / counts)
         assert (infl > 0.5 or abs(skew) > 0.5) == expect_heavy, (infl, skew)
+
+
+def test_power_law_fit_recovers_exponent_and_refuses_pure_noise():
+    from nnfield.studies.npoint import fit_power_law
+
+    rng = np.random.default_rng(4)
+    widths = np.array([2, 3, 5, 10, 20, 50, 100])
+    err = np.full(widths.size, 0.002)
+    slopes = []
+    for _ in range(200):
+        values = 0.5 * widths**-1.0 + rng.normal(0, err)
+        s, se, _ = fit_power_law(widths, values, err, -1.0)
+        slopes.append((s + 1.0) / se)
+    pulls = np.array(slopes)
+    assert abs(pulls.mean()) < 4 / np.sqrt(pulls.size) and 0.7 < pulls.std() < 1.3
+    noise = rng.normal(0, err)
+    assert np.isnan(fit_power_law(widths, noise, err, -2.0)[0])

@@ -82,8 +82,18 @@ def _fill_defaults(validator_cls):
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+    """The JSON schema; falls back to ./config/schema.yaml for non-editable installs."""
+    path = Path(path)
+    if not path.exists() and Path("config/schema.yaml").exists():
+        path = Path("config/schema.yaml")
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"config schema {path} not found: run from the nnfield checkout "
+            "(or install it with `pip install -e .`)"
+        ) from err
 
 
 def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict:

@@ -257,10 +257,15 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
 
 
 def fit_power_law(widths, values, errors, guess_slope: float):
-    """Weighted least squares of values = A * N^slope; returns (slope, slope_se, chi2/dof)."""
+    """Weighted least squares of values = A * N^slope; returns (slope, slope_se, chi2/dof).
+
+    All points enter with their signed values (noise-dominated ones too, so the fit is not
+    biased by selecting fluctuations), but a slope is only reported when at least 3 points exist
+    and 2 of them lie above 2 standard errors; otherwise the exponent is not determined (NaN).
+    """
     widths, values, errors = (np.asarray(a, dtype=np.float64) for a in (widths, values, errors))
     ok = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
-    if ok.sum() < 3:
+    if ok.sum() < 3 or np.sum(values[ok] > 2 * errors[ok]) < 2:
         return np.nan, np.nan, np.nan
     w, v, e = widths[ok], values[ok], errors[ok]
     a0 = float(np.average(v * w ** (-guess_slope), weights=1 / e**2))
