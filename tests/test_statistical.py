@@ -118,3 +118,14 @@ def test_shard_count_does_not_change_results(point_runner):
 
 def test_tuples_cover_all_inputs():
     assert [len(sorted_tuples(6, k)) for k in (2, 4, 6)] == [21, 126, 462]
+
+
+def test_unsampled_lognormal_tail_is_flagged(point_runner):
+    """Paper-protocol Gauss-net (sb = sw = 1) at N = 100: block skewness and single-network
+    influence look harmless, but the jackknife error of mean f^4 is far below the exact standard
+    error, so the estimate (which falls several s.e. low) is flagged."""
+    inputs = [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01]
+    spec = make_spec("gauss", 100, 40_000, inputs=inputs, family="gauss_paper")
+    out, _ = analyse(spec, point_runner(spec))
+    assert float(out["error_ratio4"]) < 0.5
+    assert int(out["heavy_tail4"]) == 1

@@ -189,3 +189,37 @@ def test_pairing_counts():
     assert len(tup.pairings(tuple(range(6)))) == 15
     assert len(tup.four_two_splits(tuple(range(6)))) == 15
     assert len(list(itertools.combinations(range(6), 2))) == 15
+
+
+@pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
+def test_diagonal_output_moments_match_correlators(arch):
+    """E[f^4], E[f^6] from the moment machinery equal the diagonal of G4 and G6."""
+    from nnfield.theory.finite_width import diagonal_output_moments
+
+    x = np.array([[0.3], [-0.7], [1.1]])
+    exact = SingleLayerExact(arch, x, 0.9, 0.6, 1.2, 0.4)
+    th = exact.at_width(3)
+    mom = diagonal_output_moments(exact, 3, 12)
+    t4, t6 = tup.sorted_tuples(3, 4), tup.sorted_tuples(3, 6)
+    g6 = th.G6_conn + tup.split42(th.G4, exact.K, 3) - 2 * th.G6_gp
+    np.testing.assert_allclose(mom[1], exact.K[[0, 2, 5]], rtol=1e-12)
+    np.testing.assert_allclose(mom[2], th.G4[[0, 4, 14]], rtol=1e-12)
+    assert np.array_equal(t4[[0, 4, 14]], [[0] * 4, [1] * 4, [2] * 4])
+    diag6 = [np.flatnonzero((t6 == a).all(1))[0] for a in range(3)]
+    np.testing.assert_allclose(mom[3], g6[diag6], rtol=1e-11)
+
+
+def test_moments_of_a_two_term_mean_by_direct_expansion():
+    """For N = 2, E[M^j] = 2^-j sum_i C(j, i) mu_i mu_(j-i): checks the cumulant recursion."""
+    from math import comb
+
+    from nnfield.theory.finite_width import _cumulants_from_moments, _moments_from_cumulants
+
+    mu = np.array([1.0, 0.7, 1.3, 3.1, 9.0, 31.0, 120.0])[:, None]
+    kappa = _cumulants_from_moments(mu)
+    kappa[1:] /= 2.0 ** np.arange(0, 6)[:, None]
+    got = _moments_from_cumulants(kappa)[:, 0]
+    direct = [
+        sum(comb(j, i) * mu[i, 0] * mu[j - i, 0] for i in range(j + 1)) / 2**j for j in range(7)
+    ]
+    np.testing.assert_allclose(got, direct, rtol=1e-12)

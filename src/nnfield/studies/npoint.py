@@ -216,7 +216,10 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
         out[f"{name}_se"] = (d, e.stderr)
 
     # heavy tails: (a) skewness of the sampling distribution from block-level estimates;
-    # (b) influence of the single largest network on the diagonal 4th/6th moments
+    # (b) influence of the single largest network on the diagonal 4th/6th moments;
+    # (c) where exact theory exists, the jackknife error of the diagonal moments against the
+    #     exact standard error sqrt(Var(f^k) / M): a much smaller measured error means the tail
+    #     that carries the variance was never sampled (lognormal Gauss-net units)
     block_means = {k: v / counts.reshape(-1, 1) for k, v in sums.items()}
     skew4 = float(stats.sampling_skewness((conn4(block_means) / g4_gp).mean(-1)))
     skew6 = float(stats.sampling_skewness((conn6(block_means) / g6_gp).mean(-1)))
@@ -226,12 +229,28 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
     infl6 = stats.max_influence(float(ds["max_f6"].max()), sums["f6"][:, diag6].mean(1), counts)
     skew_limit = float(options.get("heavy_tail_skewness", 0.5))
     infl_limit = float(options.get("max_influence", 0.5))
+    ratio_limit = float(options.get("min_error_ratio", 0.5))
+    ratio4 = ratio6 = np.nan
+    if exact is not None:  # (c) measured error bar vs the exact standard error of the estimator
+        from nnfield.theory.finite_width import diagonal_output_moments
+
+        mom = diagonal_output_moments(exact, width, 12)
+        n_total = counts.sum()
+        with np.errstate(invalid="ignore", over="ignore"):
+            exact_se4 = np.sqrt((mom[4] - mom[2] ** 2) / n_total)
+            exact_se6 = np.sqrt((mom[6] - mom[3] ** 2) / n_total)
+            ratio4 = float(np.min(est["G4"].stderr[diag4] / exact_se4))
+            ratio6 = float(np.min(est["G6"].stderr[diag6] / exact_se6))
+    out["error_ratio4"] = ((), ratio4)
+    out["error_ratio6"] = ((), ratio6)
     out["skew4"] = ((), skew4)
     out["skew6"] = ((), skew6)
     out["influence4"] = ((), infl4)
     out["influence6"] = ((), infl6)
-    out["heavy_tail4"] = ((), np.int8(abs(skew4) > skew_limit or infl4 > infl_limit))
-    out["heavy_tail6"] = ((), np.int8(abs(skew6) > skew_limit or infl6 > infl_limit))
+    out["heavy_tail4"] = ((), np.int8(abs(skew4) > skew_limit or infl4 > infl_limit
+                                      or ratio4 < ratio_limit))  # fmt: skip
+    out["heavy_tail6"] = ((), np.int8(abs(skew6) > skew_limit or infl6 > infl_limit
+                                      or ratio6 < ratio_limit))  # fmt: skip
     out["networks"] = ((), np.int64(counts.sum()))
     out["nonfinite"] = ((), np.int64(ds["nonfinite"].values.sum()))
     if int(out["nonfinite"]) > 0:
@@ -305,6 +324,8 @@ ANALYSIS_META = {
     "skew6": ("estimated skewness of the sampling distribution of dev6", "1"),
     "influence4": ("largest single network's shift of mean f^4, in standard errors", "1"),
     "influence6": ("largest single network's shift of mean f^6, in standard errors", "1"),
+    "error_ratio4": ("min over inputs of jackknife / exact standard error of mean f^4", "1"),
+    "error_ratio6": ("min over inputs of jackknife / exact standard error of mean f^6", "1"),
     "heavy_tail4": ("1 if dev4's error bar is unreliable (heavy-tailed blocks)", "1"),
     "heavy_tail6": ("1 if dev6's error bar is unreliable (heavy-tailed blocks)", "1"),
     "networks": ("networks in the ensemble", "1"),
@@ -396,6 +417,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         significance=float(options.get("significance", 1e-3)),
         heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.5)),
         max_influence=float(options.get("max_influence", 0.5)),
+        min_error_ratio=float(options.get("min_error_ratio", 0.5)),
     )
     return annotate(study, ANALYSIS_META)
 

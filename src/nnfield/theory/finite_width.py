@@ -48,6 +48,7 @@ class SingleLayerExact:
         sb1: float,
     ):
         self.units = UnitMoments(arch, inputs, sw0, sb0)
+        self.sw1, self.sb1 = sw1, sb1
         n = self.units.inputs.shape[0]
         self.n_inputs = n
         m2, m4, m6 = (self.units.moments(tup.sorted_tuples(n, k)) for k in (2, 4, 6))
@@ -66,3 +67,54 @@ class SingleLayerExact:
             G6_gp=self.G6_gp,
             G6_conn=self.kappa6_unit / width**2,
         )
+
+
+def _cumulants_from_moments(mu: np.ndarray) -> np.ndarray:
+    """Cumulants kappa_1..kappa_R from raw moments mu_0..mu_R (mu_0 = 1), per column."""
+    from math import comb
+
+    order = mu.shape[0] - 1
+    kappa = np.zeros_like(mu)
+    for n in range(1, order + 1):
+        kappa[n] = mu[n] - sum(comb(n - 1, m - 1) * kappa[m] * mu[n - m] for m in range(1, n))
+    return kappa
+
+
+def _moments_from_cumulants(kappa: np.ndarray) -> np.ndarray:
+    """Raw moments mu_0..mu_R from cumulants kappa_1..kappa_R (index 0 ignored), per column."""
+    from math import comb
+
+    order = kappa.shape[0] - 1
+    mu = np.zeros_like(kappa)
+    mu[0] = 1.0
+    for n in range(1, order + 1):
+        mu[n] = sum(comb(n - 1, m - 1) * kappa[m] * mu[n - m] for m in range(1, n + 1))
+    return mu
+
+
+def diagonal_output_moments(exact: SingleLayerExact, width: int, max_order: int) -> np.ndarray:
+    """E[f(x_a)^(2k)] for k = 0..max_order/2 at every input a, exactly; shape (K + 1, n_inputs).
+
+    Conditional on the hidden layer f(x_a) ~ N(0, S_a) with S_a = sb1^2 + sw1^2 M_a and
+    M_a the mean over N iid units of X = h(x_a)^2, so E[f^(2k)] = (2k - 1)!! E[S_a^k].  The
+    moments of M follow from the cumulants of X: kappa_r(M) = kappa_r(X) / N^(r - 1).
+    """
+    from math import comb
+
+    half = max_order // 2
+    n_in = exact.n_inputs
+    units = exact.units
+    mu_x = np.ones((half + 1, n_in))
+    for r in range(1, half + 1):
+        mu_x[r] = units.moments(np.repeat(np.arange(n_in)[:, None], 2 * r, axis=1))
+    kappa_m = _cumulants_from_moments(mu_x)
+    for r in range(1, half + 1):
+        kappa_m[r] /= float(width) ** (r - 1)
+    mu_m = _moments_from_cumulants(kappa_m)
+    s, w = exact.sb1**2, exact.sw1**2
+    out = np.ones((half + 1, n_in))
+    for k in range(1, half + 1):
+        e_sk = sum(comb(k, j) * s ** (k - j) * w**j * mu_m[j] for j in range(k + 1))
+        double_factorial = float(np.prod(np.arange(2 * k - 1, 0, -2)))
+        out[k] = double_factorial * e_sk
+    return out
