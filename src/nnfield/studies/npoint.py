@@ -180,8 +180,8 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
     width = int(ds["width"])
     counts = ds["count"].values
     sums = {k: ds[f"sum_{k}"].values for k in ("f2", "f4", "f6")}
-    if exact is not None:
-        th = exact.at_width(width)
+    th = exact.at_width(width) if exact is not None else None
+    if th is not None:
         g4_gp, g6_gp = th.G4_gp, th.G6_gp
     else:  # normalise by the measured Gaussian part instead
         g2 = sums["f2"].sum(0) / counts.sum()
@@ -258,8 +258,7 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
                     ds.attrs.get("point"), int(out["nonfinite"]))  # fmt: skip
 
     alpha = float(options.get("significance", 1e-3))
-    if exact is not None:
-        th = exact.at_width(width)
+    if th is not None:
         out["G2_exact"] = (("tuple2",), th.K)
         out["G4_exact"] = (("tuple4",), th.G4)
         out["G4_conn_exact"] = (("tuple4",), th.G4_conn)
