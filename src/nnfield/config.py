@@ -111,8 +111,6 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
             missing = err.message.split("'")[1]
             path = [*path, missing]
             detail = "required key is missing"
-        elif err.validator == "additionalProperties":
-            detail = err.message
         else:
             detail = err.message
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +83,7 @@ def make_block_function(
     n_chunks = block_size // chunk
     outputs = jax.vmap(net.outputs, in_axes=(0, None))
 
-    @partial(jax.jit, donate_argnums=())
+    @jax.jit
     def block_sums(point_key, block_index, inputs):
         block_key = jax.random.fold_in(point_key, block_index)
 

@@ -55,6 +55,7 @@ class SingleLayerExact:
         self.K = sb1**2 + sw1**2 * m2
         self.kappa4_unit = sw1**4 * (3 * m4 - tup.wick4(m2, n))
         self.kappa6_unit = sw1**6 * (15 * m6 - 3 * tup.split42(m4, m2, n) + 2 * tup.wick6(m2, n))
+        self._unit_diagonal: dict[int, np.ndarray] = {}
         self.G4_gp = tup.wick4(self.K, n)
         self.G6_gp = tup.wick6(self.K, n)
 
@@ -67,6 +68,19 @@ class SingleLayerExact:
             G6_gp=self.G6_gp,
             G6_conn=self.kappa6_unit / width**2,
         )
+
+    def unit_diagonal_moments(self, half: int) -> np.ndarray:
+        """E[h(x_a)^(2r)] for r = 0..half at every input, shape (half + 1, n_inputs).
+
+        Width-independent, so computed once per order and reused at every width.
+        """
+        if half not in self._unit_diagonal:
+            n = self.n_inputs
+            mu = np.ones((half + 1, n))
+            for r in range(1, half + 1):
+                mu[r] = self.units.moments(np.repeat(np.arange(n)[:, None], 2 * r, axis=1))
+            self._unit_diagonal[half] = mu
+        return self._unit_diagonal[half]
 
 
 def _cumulants_from_moments(mu: np.ndarray) -> np.ndarray:
@@ -102,17 +116,12 @@ def diagonal_output_moments(exact: SingleLayerExact, width: int, max_order: int)
     from math import comb
 
     half = max_order // 2
-    n_in = exact.n_inputs
-    units = exact.units
-    mu_x = np.ones((half + 1, n_in))
-    for r in range(1, half + 1):
-        mu_x[r] = units.moments(np.repeat(np.arange(n_in)[:, None], 2 * r, axis=1))
-    kappa_m = _cumulants_from_moments(mu_x)
+    kappa_m = _cumulants_from_moments(exact.unit_diagonal_moments(half))
     for r in range(1, half + 1):
         kappa_m[r] /= float(width) ** (r - 1)
     mu_m = _moments_from_cumulants(kappa_m)
     s, w = exact.sb1**2, exact.sw1**2
-    out = np.ones((half + 1, n_in))
+    out = np.ones((half + 1, exact.n_inputs))
     for k in range(1, half + 1):
         e_sk = sum(comb(k, j) * s ** (k - j) * w**j * mu_m[j] for j in range(k + 1))
         double_factorial = float(np.prod(np.arange(2 * k - 1, 0, -2)))

@@ -110,7 +110,7 @@ def _graded_panels(lo: float, hi: float, first: float, ratio: float = 2.0) -> li
     return left + right[::-1]
 
 
-def _polar_panels(lmat: np.ndarray, nodes: int, rho_max: float = 10.5) -> UnitQuadrature:
+def _polar_panels(lmat: np.ndarray, phi, nodes: int, rho_max: float = 10.5) -> UnitQuadrature:
     """Rank <= 2: z = rho (cos t, sin t) with composite Gauss-Legendre in t and rho.
 
     Angular panels are graded towards every zero of L_i . (cos t, sin t), where a steep
@@ -138,7 +138,7 @@ def _polar_panels(lmat: np.ndarray, nodes: int, rho_max: float = 10.5) -> UnitQu
     rho, wr = rule([*_graded_panels(0.0, rho_max, min(0.5 / steep * rho_max, 0.5))[:-1], rho_max])
     radial = rho * np.exp(-(rho**2) / 2) * wr  # density rho e^{-rho^2/2} / (2 pi) with dt
     proj = np.stack([np.cos(t), np.sin(t)], 1) @ lmat.T  # (n_t, n_inputs)
-    values = (rho[None, :, None] * proj[:, None, :]).reshape(-1, lmat.shape[0])
+    values = phi((rho[None, :, None] * proj[:, None, :]).reshape(-1, lmat.shape[0]))
     weights = (wt[:, None] * radial[None, :] / (2 * np.pi)).ravel()
     return UnitQuadrature(values, weights, homogeneous=False)
 
@@ -148,9 +148,7 @@ def _erf_quadrature(lmat: np.ndarray, t6) -> tuple[UnitQuadrature, float]:
     the change between 16 and 24 nodes per panel on the 6-fold moments; rank 3 falls back on
     Gauss-Hermite (96 nodes per dimension), certified by comparison with 64 nodes."""
     if lmat.shape[1] <= 2:
-        coarse, fine = (_polar_panels(lmat, n) for n in (16, 24))
-        fine = UnitQuadrature(erf(fine.values), fine.weights, homogeneous=False)
-        coarse = UnitQuadrature(erf(coarse.values), coarse.weights, homogeneous=False)
+        coarse, fine = (_polar_panels(lmat, erf, n) for n in (16, 24))
     else:
         coarse, fine = (_hermite_quadrature(lmat, erf, n) for n in (64, 96))
     accuracy = float(np.max(np.abs(fine.moments(t6) - coarse.moments(t6))))
@@ -182,7 +180,7 @@ class UnitMoments:
                 log.warning("erf moments converged only to %.1e (steep activations)", self.accuracy)
 
     def moments(self, tuples: np.ndarray) -> np.ndarray:
-        """m_k(tuple) for each row of the int array ``tuples`` (T, k); k even for erf."""
+        """m_k(tuple) for each row of the int array ``tuples`` (T, k)."""
         tuples = np.asarray(tuples)
         if self.arch == "gauss":
             sub = self.k[tuples[:, :, None], tuples[:, None, :]]  # (T, k, k)
