@@ -27,6 +27,7 @@ def make_spec(
     inputs=None,
     seed: int = 12345,
     family: str | None = None,
+    estimator: str = "brute",
     **sigmas: float,
 ) -> PointSpec:
     """A point spec with the config's layout (inputs as a list of d-vectors)."""
@@ -46,6 +47,7 @@ def make_spec(
         "block_size": block_size,
         "shards": shards,
         "dtype": "float32",
+        "estimator": estimator,
     }
     params.update({k: float(v) for k, v in sigmas.items()})
     name = f"family~{params['family']}/width~{width}"

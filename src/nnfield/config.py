@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import comb
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,44 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
                     f"config key '{where if 'networks' in fam else 'studies.npoint'}.networks': "
                     f"{networks} is not a multiple of block_size {npoint['block_size']}"
                 )
+            _check_coupling_inputs(npoint, fam, where)
             blocks = networks // npoint["block_size"]
             if blocks < 2 * npoint["shards"] or blocks < 10:
                 raise ConfigError(
                     f"config key 'studies.npoint.block_size': {networks} networks give "
                     f"{blocks} blocks; error bars need >= 10 blocks and >= 2 per shard"
                 )
+
+
+def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], where: str) -> None:
+    """Coupling fits need the inputs inside every cutoff and more 4-tuples than coefficients."""
+    couplings = npoint.get("analysis", {}).get("couplings", {})
+    if not couplings.get("enabled", True):
+        return
+    key = "studies.npoint.analysis.couplings"
+    cutoffs = couplings["cutoffs"]
+    if couplings["reference_cutoff"] not in cutoffs:
+        raise ConfigError(
+            f"config key '{key}.reference_cutoff': {couplings['reference_cutoff']} is not one of "
+            f"the cutoffs {cutoffs}"
+        )
+    radius = max(
+        abs(float(x)) if isinstance(x, int | float) else sum(float(v) ** 2 for v in x) ** 0.5
+        for x in fam["inputs"]
+    )
+    if min(cutoffs) <= radius:
+        raise ConfigError(
+            f"config key '{key}.cutoffs': cutoff {min(cutoffs)} does not contain the inputs of "
+            f"{where} (largest |x| = {radius:g}); every cutoff must exceed it"
+        )
+    n = len(fam["inputs"])
+    tuples4 = comb(n + 3, 4)
+    if tuples4 <= couplings["basis"]:
+        raise ConfigError(
+            f"config key '{where}.inputs': {n} input(s) give {tuples4} sorted 4-tuple(s), too "
+            f"few to fit lambda(y) with basis {couplings['basis']} (needs more than "
+            f"{couplings['basis']}); add inputs, lower {key}.basis or set {key}.enabled: false"
+        )
 
 
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
@@ -193,6 +226,7 @@ def expand_npoint(cfg: Mapping[str, Any]) -> list[PointSpec]:
                 "block_size": int(cfg["block_size"]),
                 "shards": int(cfg["shards"]),
                 "dtype": cfg["dtype"],
+                "estimator": fam.get("estimator", cfg["estimator"]),
             }
             name = f"family~{fam['name']}/width~{_number(width)}"
             points.append(PointSpec("npoint", name, int(cfg["seed"]), params))

@@ -56,6 +56,25 @@ class SingleLayer:
         h = self.hidden(pre, x)
         return w1 @ h + b1
 
+    def conditional_covariance(self, key: jax.Array, inputs: jax.Array) -> jax.Array:
+        """Covariance of f given the hidden layer, S_ab = sb1^2 + (sw1^2/N) sum_i h_i(a) h_i(b).
+
+        Conditional on the first layer, f is exactly a zero-mean Gaussian with covariance S, so
+        E[f_a f_b f_c f_e | h] = S_ab S_ce + S_ac S_be + S_ae S_bc (the conditional estimator,
+        PHYSICS.md section 1).  Only the first layer is drawn: one standard-normal vector of
+        length N (d + 1) laid out [W0 (N x d, row-major) | b0 (N)].  Shape (n_inputs, n_inputs),
+        float64.
+        """
+        n, d = self.width, self.input_dim
+        dtype = jnp.dtype(self.dtype)
+        z = jax.random.normal(key, (n * (d + 1),), dtype=dtype)
+        w0 = z[: n * d].reshape(n, d) * (self.sw0 / d**0.5)
+        b0 = z[n * d :] * self.sb0
+        x = inputs.astype(dtype)
+        h = self.hidden(w0 @ x.T + b0[:, None], x)  # (N, n_inputs)
+        gram = jnp.matmul(h.T, h, preferred_element_type=jnp.float64)
+        return self.sb1**2 + (self.sw1**2 / n) * gram
+
     def hidden(self, pre: jax.Array, x: jax.Array) -> jax.Array:
         """Hidden-unit values from preactivations (N, n_inputs) at inputs x (n_inputs, d)."""
         if self.arch == "relu":

@@ -24,16 +24,17 @@ class Estimate:
     naive: np.ndarray  # plug-in estimate from all blocks (no bias correction)
 
 
-def jackknife(
+def jackknife_replicates(
     block_sums: Mapping[str, np.ndarray],
     counts: np.ndarray,
     estimator: Callable[[Mapping[str, np.ndarray]], np.ndarray],
-) -> Estimate:
-    """Delete-one-block jackknife of ``estimator`` applied to ensemble means.
+) -> np.ndarray:
+    """``estimator`` applied to the full-sample means (row 0) and to the means with each block
+    left out (rows 1..B).
 
     ``block_sums[name]`` has shape (n_blocks, ...); ``counts`` has shape (n_blocks,).  The estimator
-    receives the means with one extra leading axis of replicates (the full sample first, then each
-    block left out) and must return an array with that leading axis.
+    receives the means with one extra leading axis of replicates and must return an array with
+    that leading axis.
     """
     counts = np.asarray(counts, dtype=np.float64)
     n_blocks = counts.shape[0]
@@ -47,12 +48,28 @@ def jackknife(
         shape = (-1,) + (1,) * (sums.ndim - 1)
         leave_out = (total[None] - sums) / (total_count - counts).reshape(shape)
         means[name] = np.concatenate([(total / total_count)[None], leave_out], axis=0)
-    replicates = np.asarray(estimator(means), dtype=np.float64)
+    return np.asarray(estimator(means), dtype=np.float64)
+
+
+def from_replicates(replicates: np.ndarray) -> Estimate:
+    """Bias-corrected value and standard error from ``jackknife_replicates`` output."""
+    replicates = np.asarray(replicates, dtype=np.float64)
     full, partial = replicates[0], replicates[1:]
+    n_blocks = partial.shape[0]
     partial_mean = partial.mean(axis=0)
     value = n_blocks * full - (n_blocks - 1) * partial_mean
     stderr = np.sqrt((n_blocks - 1) / n_blocks * ((partial - partial_mean) ** 2).sum(axis=0))
     return Estimate(value=value, stderr=stderr, naive=full)
+
+
+def jackknife(
+    block_sums: Mapping[str, np.ndarray],
+    counts: np.ndarray,
+    estimator: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+) -> Estimate:
+    """Delete-one-block jackknife of ``estimator`` applied to ensemble means (see
+    ``jackknife_replicates`` for the calling convention)."""
+    return from_replicates(jackknife_replicates(block_sums, counts, estimator))
 
 
 def bonferroni_z(alpha: float, n_tests: int) -> float:

@@ -24,6 +24,8 @@ from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, provenance
+from nnfield.studies.npoint_couplings import COUPLING_META
+from nnfield.theory.couplings import LAMBDA_CONVENTION
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ RAW_VARIABLES = (
 RAW_META = {
     "count": ("networks with finite outputs in block", "1"),
     "nonfinite": ("networks dropped for non-finite outputs in block", "1"),
-    "sum_f": ("sum over networks of f(x_a)", "1"),
+    "sum_f": ("sum over networks of f(x_a) (0 for the conditional estimator)", "1"),
     "sum_f2": ("sum over networks of f(x_a) f(x_b), sorted 2-tuples", "1"),
     "sum_f4": ("sum over networks of 4-fold products of f, sorted 4-tuples", "1"),
     "sum_f6": ("sum over networks of 6-fold products of f, sorted 6-tuples", "1"),
@@ -82,7 +84,10 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     n_blocks = p["networks"] // p["block_size"]
     blocks = shard_blocks(n_blocks, shard, p["shards"])
     key = point_key(spec.seed, spec.study, spec.name)
-    sums = run_blocks(net, inputs, key, blocks, p["block_size"], progress, label=spec.name)
+    sums = run_blocks(
+        net, inputs, key, blocks, p["block_size"], progress, label=spec.name,
+        estimator=p["estimator"],
+    )  # fmt: skip
     return raw_dataset(spec, blocks, inputs, sums)
 
 
@@ -120,6 +125,7 @@ def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums
         n_blocks=np.int64(p["networks"] // p["block_size"]),
         seed=np.int64(spec.seed),
         dtype=p["dtype"],
+        estimator=p["estimator"],
         weights_convention="W0 ~ N(0, sigma_w0^2/d), b0 ~ N(0, sigma_b0^2), "
         "W1 ~ N(0, sigma_w1^2/N), b1 ~ N(0, sigma_b1^2)",
     )
@@ -174,8 +180,31 @@ def _diagonal_rows(n_inputs: int, order: int) -> np.ndarray:
     return np.flatnonzero((rows == rows[:, :1]).all(axis=1))
 
 
-def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
-    """Estimates, errors, exact values and diagnostics for one merged point."""
+def _exact_standard_errors(exact, width: int, n_total: float, estimator: str):
+    """Exact standard errors of the diagonal mean f^4 and f^6 estimators, per input.
+
+    brute: sqrt(Var(f^k) / M).  conditional: the summands are 3 S^2 and 15 S^3 with S the
+    conditional variance, and E[S^k] = E[f^(2k)] / (2k - 1)!!.
+    """
+    from nnfield.theory.finite_width import diagonal_output_moments
+
+    mom = diagonal_output_moments(exact, width, 12)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if estimator == "conditional":
+            s = {k: mom[k] / float(np.prod(np.arange(2 * k - 1, 0, -2))) for k in (2, 3, 4, 6)}
+            var4 = 9.0 * (s[4] - s[2] ** 2)
+            var6 = 225.0 * (s[6] - s[3] ** 2)
+        else:
+            var4 = mom[4] - mom[2] ** 2
+            var6 = mom[6] - mom[3] ** 2
+        return np.sqrt(var4 / n_total), np.sqrt(var6 / n_total)
+
+
+def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr.Dataset:
+    """Estimates, errors, exact values and diagnostics for one merged point.
+
+    ``couplings`` (a ``npoint_couplings.FamilyIntegrals``) adds the coupling fits.
+    """
     n_in = ds.sizes["input"]
     width = int(ds["width"])
     counts = ds["count"].values
@@ -193,12 +222,14 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
     def conn6(m):
         return tup.connected6(m["f6"], m["f4"], m["f2"], n_in)
 
+    reps4 = stats.jackknife_replicates(sums, counts, conn4)
+    reps6 = stats.jackknife_replicates(sums, counts, conn6)
     est = {
         "G2": stats.jackknife(sums, counts, lambda m: m["f2"]),
         "G4": stats.jackknife(sums, counts, lambda m: m["f4"]),
         "G6": stats.jackknife(sums, counts, lambda m: m["f6"]),
-        "G4_conn": stats.jackknife(sums, counts, conn4),
-        "G6_conn": stats.jackknife(sums, counts, conn6),
+        "G4_conn": stats.from_replicates(reps4),
+        "G6_conn": stats.from_replicates(reps6),
         "dev4": stats.jackknife(sums, counts, lambda m: (conn4(m) / g4_gp).mean(-1)),
         "dev6": stats.jackknife(sums, counts, lambda m: (conn6(m) / g6_gp).mean(-1)),
     }
@@ -232,13 +263,9 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
     ratio_limit = float(options.get("min_error_ratio", 0.5))
     ratio4 = ratio6 = np.nan
     if exact is not None:  # (c) measured error bar vs the exact standard error of the estimator
-        from nnfield.theory.finite_width import diagonal_output_moments
-
-        mom = diagonal_output_moments(exact, width, 12)
-        n_total = counts.sum()
-        with np.errstate(invalid="ignore", over="ignore"):
-            exact_se4 = np.sqrt((mom[4] - mom[2] ** 2) / n_total)
-            exact_se6 = np.sqrt((mom[6] - mom[3] ** 2) / n_total)
+        estimator = str(ds.attrs.get("estimator", "brute"))
+        exact_se4, exact_se6 = _exact_standard_errors(exact, width, counts.sum(), estimator)
+        with np.errstate(invalid="ignore", divide="ignore"):
             ratio4 = float(np.min(est["G4"].stderr[diag4] / exact_se4))
             ratio6 = float(np.min(est["G6"].stderr[diag6] / exact_se6))
     out["error_ratio4"] = ((), ratio4)
@@ -271,6 +298,16 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping) -> xr.Dataset:
                 z = stats.max_z_test(e.value, e.stderr, exact_values, alpha)
                 out[f"{name}_maxz"] = ((), z.max_abs_z)
                 out[f"{name}_zcrit"] = ((), z.critical)
+    if couplings is not None:
+        from nnfield.studies.npoint_couplings import point_couplings
+
+        coupled = point_couplings(
+            reps4, reps6,
+            th.G4_conn if th is not None else None,
+            th.G6_conn if th is not None else None,
+            couplings, label=str(ds.attrs.get("point", "")),
+        )  # fmt: skip
+        out = out.merge(coupled)
     return out
 
 
@@ -364,6 +401,45 @@ for _name in ("G2", "G4", "G6", "G4_conn", "G6_conn", "dev4", "dev6"):
     ANALYSIS_META[f"{_name}_se"] = (f"jackknife standard error of {_name}", units)
 
 
+def _family_integrals(attrs: Mapping, family: str, inputs: np.ndarray, options: Mapping):
+    """Tree-level integrals of one family, or None when coupling fits are switched off."""
+    from nnfield.rng import stable_hash32
+    from nnfield.studies.npoint_couplings import family_integrals
+
+    settings = _coupling_settings(options)
+    if not settings["enabled"]:
+        return None
+    seed = (int(attrs.get("seed", 0)) + stable_hash32(f"couplings/{family}")) % 2**32
+    return family_integrals(attrs, inputs, settings, seed, label=family)
+
+
+def _coupling_settings(options: Mapping) -> dict:
+    """Coupling options with the schema's defaults (analyze may be called without validation)."""
+    from nnfield.config import load_schema
+
+    schema = load_schema()["$defs"]["couplings"]["properties"]
+    settings = {k: v["default"] for k, v in schema.items()}
+    settings.update(options.get("couplings", {}))
+    return settings
+
+
+def _width_scaling_of_lambda(fam: xr.Dataset, integrals) -> None:
+    """Power-law fit |lambda| = A N^s at the reference cutoff over trusted widths (in place)."""
+    ref = integrals.cutoffs[integrals.reference]
+    lam = fam["lambda"].sel(cutoff=ref).values
+    se = fam["lambda_se"].sel(cutoff=ref).values
+    trusted = fam["heavy_tail4"].values == 0
+    sign = np.sign(np.nansum(lam[trusted] / se[trusted] ** 2)) or 1.0
+    s, s_se, chi2 = fit_power_law(
+        fam["width"].values[trusted], sign * lam[trusted], se[trusted], -1.0
+    )
+    fam["lambda_width_slope"] = ((), s)
+    fam["lambda_width_slope_se"] = ((), s_se)
+    fam["lambda_width_slope_chi2dof"] = ((), chi2)
+    fam["mean_quartic_integral"] = (("cutoff",), integrals.mean_quartic)
+    fam["integration_accuracy"] = ((), integrals.accuracy)
+
+
 def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.Dataset:
     """Study dataset with dimensions (family, width, tuple*) from merged point datasets."""
     options = dict(options or {})
@@ -379,7 +455,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         inputs = group[0]["x"].values
         max_inputs = max(max_inputs, inputs.shape[0])
         exact = _theory(group[0].attrs, inputs)
-        per_width = [analyze_point(ds, exact, options) for ds in group]
+        integrals = _family_integrals(group[0].attrs, family, inputs, options)
+        per_width = [analyze_point(ds, exact, options, integrals) for ds in group]
         fam = xr.concat(per_width, dim="width", coords="minimal", compat="override")
         fam = fam.assign_coords(width=[int(d["width"]) for d in group])
         for order, guess in ((4, -1.0), (6, -2.0)):
@@ -393,6 +470,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
             fam[f"slope{order}"] = ((), s)
             fam[f"slope{order}_se"] = ((), se)
             fam[f"slope{order}_chi2dof"] = ((), chi2)
+        if integrals is not None:
+            _width_scaling_of_lambda(fam, integrals)
         fam["x"] = (("input", "component"), inputs)
         fam = fam.assign_coords(  # integer indices: colex order makes outer joins line up
             {dim: np.arange(fam.sizes[dim]) for dim in ("tuple2", "tuple4", "tuple6", "input",
@@ -417,8 +496,14 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.5)),
         max_influence=float(options.get("max_influence", 0.5)),
         min_error_ratio=float(options.get("min_error_ratio", 0.5)),
+        coupling_convention=LAMBDA_CONVENTION,
+        coupling_fit="generalised least squares with the OAS-shrunk jackknife covariance of the "
+        "connected correlators over all sorted tuples; errors from jackknifing the whole fit",
+        lambda_profile_basis="lambda(y) = sum_k lambda_basis[k] P_k(2 |y|^2 / Lambda_ref^2 - 1)",
+        reference_cutoff=float(_coupling_settings(options)["reference_cutoff"]),
+        estimators=" ".join(sorted({str(p.attrs.get("estimator", "brute")) for p in points})),
     )
-    return annotate(study, ANALYSIS_META)
+    return annotate(study, {**ANALYSIS_META, **COUPLING_META})
 
 
 def _figures():

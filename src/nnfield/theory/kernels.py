@@ -21,19 +21,28 @@ def preactivation_cov(inputs: np.ndarray, sw0: float, sb0: float) -> np.ndarray:
 
 def unit_m2(arch: str, inputs: np.ndarray, sw0: float, sb0: float) -> np.ndarray:
     """E[h(x_a) h(x_b)] for one hidden unit, closed form, shape (n, n)."""
-    k = preactivation_cov(inputs, sw0, sb0)
-    diag = np.diag(k)
+    return unit_m2_cross(arch, inputs, inputs, sw0, sb0)
+
+
+def unit_m2_cross(arch: str, x: np.ndarray, y: np.ndarray, sw0: float, sb0: float) -> np.ndarray:
+    """E[h(x_a) h(y_q)] for one hidden unit between two point sets, shape (len(x), len(y))."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    d = x.shape[1]
+    k = sb0**2 + sw0**2 * (x @ y.T) / d
+    kx = sb0**2 + sw0**2 * np.sum(x * x, axis=1) / d
+    ky = sb0**2 + sw0**2 * np.sum(y * y, axis=1) / d
     if arch == "erf":
-        arg = 2 * k / np.sqrt(np.outer(1 + 2 * diag, 1 + 2 * diag))
+        arg = 2 * k / np.sqrt(np.outer(1 + 2 * kx, 1 + 2 * ky))
         return (2 / np.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
     if arch == "relu":
-        norm = np.sqrt(np.outer(diag, diag))
+        norm = np.sqrt(np.outer(kx, ky))
         with np.errstate(invalid="ignore", divide="ignore"):
             cos = np.where(norm > 0, k / norm, 1.0)
         theta = np.arccos(np.clip(cos, -1.0, 1.0))
         return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
     if arch == "gauss":
-        return np.exp(k - 0.5 * (diag[:, None] + diag[None, :]))
+        return np.exp(k - 0.5 * (kx[:, None] + ky[None, :]))
     raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
 
 
@@ -42,3 +51,10 @@ def gp_kernel(
 ) -> np.ndarray:
     """Infinite-width output kernel K(x_a, x_b) = sb1^2 + sw1^2 E[h(x_a) h(x_b)], shape (n, n)."""
     return sb1**2 + sw1**2 * unit_m2(arch, inputs, sw0, sb0)
+
+
+def gp_cross_kernel(
+    arch: str, x: np.ndarray, y: np.ndarray, sw0: float, sb0: float, sw1: float, sb1: float
+) -> np.ndarray:
+    """K(x_a, y_q) between two point sets (e.g. inputs and integration nodes), (len(x), len(y))."""
+    return sb1**2 + sw1**2 * unit_m2_cross(arch, x, y, sw0, sb0)
