@@ -12,6 +12,8 @@ STUDIES = ("npoint",)
 
 FIGURE_STUDY = {
     "npoint_scaling": "npoint",
+    "coupling_flow": "npoint",
+    "coupling_scaling": "npoint",
 }
 """Figure name -> the study whose dataset it draws."""
 

@@ -383,6 +383,7 @@ ANALYSIS_META = {
     "theory_accuracy": ("bound on the absolute error of the one-unit moment quadrature", "1"),
     "arch": ("architecture", "1"),
     "input_dim": ("input dimension d", "1"),
+    "estimator": ("brute (whole networks) or conditional (Gaussian average over the readout)", "1"),
     "sigma_w0": ("first-layer weight scale (variance sigma_w0^2/d)", "1"),
     "sigma_b0": ("first-layer bias scale", "1"),
     "sigma_w1": ("readout weight scale (variance sigma_w1^2/N)", "1"),
@@ -484,6 +485,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         for key in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"):
             fam[key] = ((), float(attrs[key]))
         fam["input_dim"] = ((), int(attrs["input_dim"]))
+        fam["estimator"] = ((), str(attrs.get("estimator", "brute")))
         families.append(fam.expand_dims(family=[family]))
     study = xr.concat(families, dim="family", join="outer", coords="minimal", compat="override")
     study = study.assign(**tuple_coords(max_inputs))
@@ -507,9 +509,14 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
 
 
 def _figures():
+    from nnfield.figures.couplings import coupling_flow, coupling_scaling
     from nnfield.figures.npoint import npoint_scaling
 
-    return {"npoint_scaling": npoint_scaling}
+    return {
+        "npoint_scaling": npoint_scaling,
+        "coupling_flow": coupling_flow,
+        "coupling_scaling": coupling_scaling,
+    }
 
 
 def __getattr__(name):  # FIGURES is built lazily so importing the study stays light

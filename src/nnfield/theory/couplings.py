@@ -22,8 +22,8 @@ prior is rotation invariant (in d = 1: reflection symmetric), so lambda(y) = lam
 
 Integrals over the ball |y| < Lambda: composite Gauss-Legendre in d = 1 and polar coordinates in
 d = 2 (both checked against a refined rule), randomised quasi-Monte Carlo with replicas (an error
-bar) for d >= 3.  Fits weight each tuple by its block variance; errors come from jackknifing the
-whole fit and the goodness of fit from the full block covariance (see LinearFit).
+bar) for d >= 3.  Fits weigh every tuple by its relative residual; errors come from jackknifing
+the whole fit and the goodness of fit from the full block covariance (see LinearFit).
 """
 
 from __future__ import annotations
@@ -327,13 +327,16 @@ def jackknife_covariance(replicates: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LinearFit:
-    """Weighted least squares of g = design @ c, with the goodness of fit from the full covariance.
+    """Least squares of g = design @ c in relative terms, goodness of fit from the block covariance.
 
-    Coefficients: weights 1/sigma_t^2 from the block variances (the diagonal of the covariance).
-    The estimate is linear in g, so applying it to every delete-one-block jackknife replicate gives
-    errors that include all correlations between tuples.  A fully correlated (generalised) fit
-    was tried and rejected: with more tuples than blocks its weights, estimated from the same
-    blocks, bias the coefficient by several standard errors against the exact value.
+    Coefficients minimise sum_t (g_t - (design @ c)_t)^2 / design[t, 0]^2: every tuple counts by
+    its relative residual (for one coefficient, c is the plain mean over tuples of
+    g_t / design[t, 0], the per-tuple coupling).  The weights depend on the design only, so the
+    fitted coupling is a property of the correlators, not of the ensemble size: where the model
+    is not exact (chi^2/dof >> 1) statistical weights would make lambda depend on N and on the
+    number of networks, and, estimated from the same blocks, bias it by several standard errors
+    (both were measured and rejected).  The estimate is linear in g, so applying it to every
+    delete-one-block jackknife replicate gives errors that include all tuple correlations.
 
     chi^2: the minimum over c of the correlated chi^2 in the well-measured eigenmodes of the
     covariance (an "SVD cut": the m = min(T, (B - 1) // 2) leading modes, dropping modes below
@@ -342,7 +345,7 @@ class LinearFit:
     """
 
     design: np.ndarray  # (T, k)
-    inv_var: np.ndarray  # (T,) weights 1 / sigma_t^2
+    weights: np.ndarray  # (T,) 1 / design[t, 0]^2
     solve: np.ndarray  # (T, k): c = g @ solve
     project: np.ndarray  # (m, T): whitening projection onto the kept eigenmodes
     hartlap: float
@@ -358,23 +361,24 @@ class LinearFit:
                 f"{what}: {n_tuples} tuple(s) cannot determine {k} coefficient(s) with a "
                 f"goodness of fit; use more inputs (at least {k + 1} tuples are needed)"
             )
-        var = np.diag(cov).copy()
-        if not np.all(var > 0):
-            raise CouplingFitError(f"{what}: some estimates do not fluctuate (zero variance)")
+        if not np.all(np.abs(design[:, 0]) > 0):
+            raise CouplingFitError(f"{what}: the leading basis integral vanishes on some tuple")
         evals, evecs = np.linalg.eigh(cov)
         evals, evecs = evals[::-1], evecs[:, ::-1]
         limit = min(n_tuples, max(1, (n_blocks - 1) // 2))
-        keep = int(np.sum(evals[:limit] > evals[0] * 1e-12))
+        keep = int(np.sum(evals[:limit] > evals[0] * 1e-12)) if evals[0] > 0 else 0
+        if keep == 0:
+            raise CouplingFitError(f"{what}: the estimates do not fluctuate (zero covariance)")
         project = evecs[:, :keep].T / np.sqrt(evals[:keep])[:, None]
         hartlap = max(n_blocks - keep - 2, 1) / (n_blocks - 1)
-        fit = cls(design, 1.0 / var, np.zeros_like(design), project, hartlap)
+        fit = cls(design, design[:, 0] ** -2.0, np.zeros_like(design), project, hartlap)
         return fit.with_design(design, what)
 
     def with_design(self, design: np.ndarray, what: str = "fit") -> LinearFit:
         """The same weights for another design (e.g. a Monte Carlo integration replica)."""
         design = np.atleast_2d(np.asarray(design, dtype=np.float64))
         k = design.shape[1]
-        scaled = design * np.sqrt(self.inv_var)[:, None]
+        scaled = design * np.sqrt(self.weights)[:, None]
         sv = np.linalg.svd(scaled, compute_uv=False)
         rank = int(np.sum(sv > sv[0] * 1e-9)) if sv[0] > 0 else 0
         if rank < k:
@@ -382,9 +386,9 @@ class LinearFit:
                 f"{what}: the {k} basis functions are not distinguishable with these inputs "
                 f"(design rank {rank})"
             )
-        weighted = design * self.inv_var[:, None]
+        weighted = design * self.weights[:, None]
         solve = weighted @ np.linalg.inv(design.T @ weighted)
-        return LinearFit(design, self.inv_var, solve, self.project, self.hartlap)
+        return LinearFit(design, self.weights, solve, self.project, self.hartlap)
 
     def coefficients(self, g: np.ndarray) -> np.ndarray:
         return np.asarray(g) @ self.solve
