@@ -261,3 +261,30 @@ def test_point_couplings_without_theory_has_no_exact_columns():
     reps6 = 1e-4 + 1e-5 * rng.standard_normal((21, 84))
     out = point_couplings(reps4, reps6, None, None, fam)
     assert np.isnan(out["lambda_exact"]).all() and np.isfinite(out["lambda"]).all()
+
+
+def test_relu_d2_exchange_and_sextic_are_homogeneous():
+    """sb = 0: K is homogeneous of degree 1 in y, so in d = 2 int K^6 ~ L^(6+2) and the exchange
+    double integral ~ L^(2 (4 + 2)); the coarser exchange rule must keep that to 1e-6."""
+    relu = cp.Prior("relu", 1.0, 0.0, 1.0, 0.0)
+    x = np.array([[0.3, 0.9], [1.0, -0.2], [0.6, 0.5]])
+    small, large = cp.tree_integrals(relu, x, 3.0), cp.tree_integrals(relu, x, 6.0)
+    np.testing.assert_allclose(large.sextic / small.sextic, 2.0**8, rtol=1e-8)
+    np.testing.assert_allclose(large.exchange / small.exchange, 2.0**12, rtol=1e-6)
+    assert small.accuracy < 1e-6
+
+
+def test_monte_carlo_integration_error_reaches_the_couplings():
+    """d = 3 families: the spread over integration replicas is part of lambda's error bar."""
+    rng = np.random.default_rng(1)
+    attrs = {"arch": "erf", "sigma_w0": 1.0, "sigma_b0": 1.0, "sigma_w1": 1.0, "sigma_b1": 1.0}
+    x = np.array([[0.5, 0.1, -0.3], [-0.2, 0.4, 0.6], [0.3, -0.5, 0.2]])
+    options = {"cutoffs": [2.0], "reference_cutoff": 2.0, "basis": 1, "profile_points": 3,
+               "mc_points": 256, "mc_replicas": 4}  # fmt: skip
+    fam = family_integrals(attrs, x, options, seed=3)
+    assert fam.integrals[0].replicas == 4 and np.isnan(fam.accuracy)
+    reps4 = 1e-3 * (1 + 0.01 * rng.standard_normal((41, 15)))
+    reps6 = 1e-4 * (1 + 0.01 * rng.standard_normal((41, 28)))
+    out = point_couplings(reps4, reps6, None, None, fam)
+    assert float(out["lambda_integration_se"][0]) > 0
+    assert float(out["lambda_se"][0]) >= float(out["lambda_integration_se"][0])
