@@ -288,3 +288,16 @@ def test_monte_carlo_integration_error_reaches_the_couplings():
     out = point_couplings(reps4, reps6, None, None, fam)
     assert float(out["lambda_integration_se"][0]) > 0
     assert float(out["lambda_se"][0]) >= float(out["lambda_integration_se"][0])
+
+
+def test_tuples_with_vanishing_integrals_do_not_set_the_coupling():
+    """ReLU with sb = 0 and inputs of both signs: K(x, y) = 0 when x y < 0, so mixed-sign tuples
+    have int K^4 = 0.  They get no weight; the same-sign tuples still give -300 / (N L^5)."""
+    x = np.array([-1.0, -0.5, 0.5, 1.0])[:, None]
+    exact = SingleLayerExact("relu", x, 1.0, 0.0, 1.0, 0.0).at_width(10)
+    ti = cp.tree_integrals(cp.Prior("relu", 1.0, 0.0, 1.0, 0.0), x, 5.0)
+    assert np.sum(ti.quartic[0, :, 0] < 1e-12 * ti.quartic.max()) > 0  # zero up to rounding
+    fit = cp.LinearFit.build(-ti.quartic[0, :, :1], np.diag(exact.G4_conn**2 + 1e-6), 100, "relu")
+    assert fit.coefficients(exact.G4_conn)[0] == pytest.approx(-300 / (10 * 5.0**5), rel=1e-10)
+    with pytest.raises(cp.CouplingFitError, match="non-zero tree-level integral"):
+        cp.LinearFit.build(np.zeros((5, 1)), np.eye(5), 100, "lambda")

@@ -89,6 +89,40 @@ def _integration_spread(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(values.size))
 
 
+def _fit_cutoff(i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes) -> None:
+    """Constant lambda and kappa at cutoff index ``i``: fills row ``i`` of ``out``, ``modes``."""
+    fit4 = cp.LinearFit.build(-ti.quartic[:, :, :1].mean(0), cov4, n_blocks, f"{label} lambda")
+    lam_reps = fit4.coefficients(reps4)[:, 0]
+    lam = stats.from_replicates(lam_reps)
+    exchange = ti.exchange.mean(0)
+    g6 = reps6 - lam_reps[:, None] ** 2 * exchange[None, :]
+    cov6 = cp.jackknife_covariance(g6[1:])
+    fit6 = cp.LinearFit.build(-ti.sextic.mean(0)[:, None], cov6, n_blocks, f"{label} kappa")
+    kap = stats.from_replicates(fit6.coefficients(g6)[:, 0])
+    if ti.replicas > 1:  # Monte Carlo integrals: the spread over integration replicas
+        lam_mc = [fit4.with_design(-q[:, :1], label).coefficients(reps4[0])[0] for q in ti.quartic]
+        kap_mc = [
+            fit6.with_design(-s[:, None], label).coefficients(reps6[0] - lm**2 * e)[0]
+            for s, e, lm in zip(ti.sextic, ti.exchange, lam_mc, strict=True)
+        ]
+        out["lambda_integration_se"][i] = _integration_spread(lam_mc)
+        out["kappa_integration_se"][i] = _integration_spread(kap_mc)
+    else:
+        out["lambda_integration_se"][i] = out["kappa_integration_se"][i] = 0.0
+    out["lambda"][i] = lam.value
+    out["lambda_se"][i] = np.hypot(lam.stderr, out["lambda_integration_se"][i])
+    out["lambda_chi2dof"][i] = fit4.chi2dof(reps4[0])
+    out["kappa"][i] = kap.value
+    out["kappa_se"][i] = np.hypot(kap.stderr, out["kappa_integration_se"][i])
+    out["kappa_chi2dof"][i] = fit6.chi2dof(g6[0])
+    modes["lambda_modes"][i] = fit4.modes
+    modes["kappa_modes"][i] = fit6.modes
+    if exact4 is not None and exact6 is not None:
+        lam_exact = fit4.coefficients(exact4)[0]
+        out["lambda_exact"][i] = lam_exact
+        out["kappa_exact"][i] = fit6.coefficients(exact6 - lam_exact**2 * exchange)[0]
+
+
 def point_couplings(
     reps4: np.ndarray,
     reps6: np.ndarray,
@@ -115,38 +149,10 @@ def point_couplings(
     modes = {"lambda_modes": np.zeros(n_cut, np.int32), "kappa_modes": np.zeros(n_cut, np.int32)}
     cov4 = cp.jackknife_covariance(reps4[1:])
     for i, ti in enumerate(fam.integrals):
-        fit4 = cp.LinearFit.build(-ti.quartic[:, :, :1].mean(0), cov4, n_blocks, f"{label} lambda")
-        lam_reps = fit4.coefficients(reps4)[:, 0]
-        lam = stats.from_replicates(lam_reps)
-        exchange = ti.exchange.mean(0)
-        g6 = reps6 - lam_reps[:, None] ** 2 * exchange[None, :]
-        cov6 = cp.jackknife_covariance(g6[1:])
-        fit6 = cp.LinearFit.build(-ti.sextic.mean(0)[:, None], cov6, n_blocks, f"{label} kappa")
-        kap = stats.from_replicates(fit6.coefficients(g6)[:, 0])
-        if ti.replicas > 1:  # Monte Carlo integrals: the spread over integration replicas
-            lam_mc = [
-                fit4.with_design(-q[:, :1], label).coefficients(reps4[0])[0] for q in ti.quartic
-            ]
-            kap_mc = [
-                fit6.with_design(-s[:, None], label).coefficients(reps6[0] - lm**2 * e)[0]
-                for s, e, lm in zip(ti.sextic, ti.exchange, lam_mc, strict=True)
-            ]
-            out["lambda_integration_se"][i] = _integration_spread(lam_mc)
-            out["kappa_integration_se"][i] = _integration_spread(kap_mc)
-        else:
-            out["lambda_integration_se"][i] = out["kappa_integration_se"][i] = 0.0
-        out["lambda"][i] = lam.value
-        out["lambda_se"][i] = np.hypot(lam.stderr, out["lambda_integration_se"][i])
-        out["lambda_chi2dof"][i] = fit4.chi2dof(reps4[0])
-        out["kappa"][i] = kap.value
-        out["kappa_se"][i] = np.hypot(kap.stderr, out["kappa_integration_se"][i])
-        out["kappa_chi2dof"][i] = fit6.chi2dof(g6[0])
-        modes["lambda_modes"][i] = fit4.modes
-        modes["kappa_modes"][i] = fit6.modes
-        if exact4 is not None and exact6 is not None:
-            lam_exact = fit4.coefficients(exact4)[0]
-            out["lambda_exact"][i] = lam_exact
-            out["kappa_exact"][i] = fit6.coefficients(exact6 - lam_exact**2 * exchange)[0]
+        try:
+            _fit_cutoff(i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes)
+        except cp.CouplingFitError as err:  # e.g. no fluctuation at all (sigma_w1 = 0)
+            log.warning("%s, cutoff %g: %s", label, ti.cutoff, err)
     ref = fam.reference
     mean_quartic = fam.mean_quartic
     predicted = out["lambda"][ref] * mean_quartic[ref] / mean_quartic

@@ -351,7 +351,7 @@ class LinearFit:
     """
 
     design: np.ndarray  # (T, k)
-    weights: np.ndarray  # (T,) 1 / design[t, 0]^2
+    weights: np.ndarray  # (T,) 1 / design[t, 0]^2 (0 where the integral vanishes)
     solve: np.ndarray  # (T, k): c = g @ solve
     project: np.ndarray  # (m, T): whitening projection onto the kept eigenmodes
     hartlap: float
@@ -367,8 +367,13 @@ class LinearFit:
                 f"{what}: {n_tuples} tuple(s) cannot determine {k} coefficient(s) with a "
                 f"goodness of fit; use more inputs (at least {k + 1} tuples are needed)"
             )
-        if not np.all(np.abs(design[:, 0]) > 0):
-            raise CouplingFitError(f"{what}: the leading basis integral vanishes on some tuple")
+        lead = np.abs(design[:, 0])
+        informative = lead > lead.max() * 1e-13
+        if informative.sum() <= k:
+            raise CouplingFitError(
+                f"{what}: only {int(informative.sum())} tuple(s) have a non-zero tree-level "
+                f"integral, too few for {k} coefficient(s)"
+            )
         evals, evecs = np.linalg.eigh(cov)
         evals, evecs = evals[::-1], evecs[:, ::-1]
         limit = min(n_tuples, max(1, (n_blocks - 1) // 2))
@@ -377,7 +382,10 @@ class LinearFit:
             raise CouplingFitError(f"{what}: the estimates do not fluctuate (zero covariance)")
         project = evecs[:, :keep].T / np.sqrt(evals[:keep])[:, None]
         hartlap = max(n_blocks - keep - 2, 1) / (n_blocks - 1)
-        fit = cls(design, design[:, 0] ** -2.0, np.zeros_like(design), project, hartlap)
+        # tuples whose tree-level integral vanishes (e.g. ReLU with sb = 0 and inputs of both
+        # signs) cannot set a coupling: weight 0, but they still count in chi^2
+        weights = np.where(informative, 1.0 / np.where(informative, lead, 1.0) ** 2, 0.0)
+        fit = cls(design, weights, np.zeros_like(design), project, hartlap)
         return fit.with_design(design, what)
 
     def with_design(self, design: np.ndarray, what: str = "fit") -> LinearFit:
