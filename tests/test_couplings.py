@@ -234,6 +234,10 @@ def test_monte_carlo_couplings_scale_as_one_over_n(point_runner):
         fam = family_integrals(merged.attrs, merged["x"].values, options, seed=1, label="erf")
         out = npoint.analyze_point(merged, exact, {}, fam)
         z_lambda.extend((out["lambda"] - out["lambda_exact"]) / out["lambda_se"])
+        if width == 3:  # the same data reject a 1/(N+1) law (lambda 25% too small)
+            wrong = out["lambda_exact"] * width / (width + 1)
+            z_wrong = np.abs((out["lambda"] - wrong) / out["lambda_se"])
+            assert float(z_wrong.max()) > stats.bonferroni_z(ALPHA, 18)
         z_kappa.extend((out["kappa"] - out["kappa_exact"]) / out["kappa_se"])
         assert np.all(np.isfinite(out["lambda_chi2dof"])), "fits report chi^2/dof"
         ref = out.sel(cutoff=10.0)
