@@ -25,7 +25,8 @@ from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, provenance
-from nnfield.studies.npoint_couplings import COUPLING_META
+from nnfield.studies import npoint_couplings
+from nnfield.studies.npoint_couplings import COUPLING_META, point_couplings
 from nnfield.theory.couplings import LAMBDA_CONVENTION
 
 log = logging.getLogger(__name__)
@@ -231,8 +232,8 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
         "G6": stats.jackknife(sums, counts, lambda m: m["f6"]),
         "G4_conn": stats.from_replicates(reps4),
         "G6_conn": stats.from_replicates(reps6),
-        "dev4": stats.jackknife(sums, counts, lambda m: (conn4(m) / g4_gp).mean(-1)),
-        "dev6": stats.jackknife(sums, counts, lambda m: (conn6(m) / g6_gp).mean(-1)),
+        "dev4": stats.from_replicates((reps4 / g4_gp).mean(-1)),
+        "dev6": stats.from_replicates((reps6 / g6_gp).mean(-1)),
     }
     dims = {
         "G2": "tuple2",
@@ -300,8 +301,6 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
                 out[f"{name}_maxz"] = ((), z.max_abs_z)
                 out[f"{name}_zcrit"] = ((), z.critical)
     if couplings is not None:
-        from nnfield.studies.npoint_couplings import point_couplings
-
         coupled = point_couplings(
             reps4, reps6,
             th.G4_conn if th is not None else None,
@@ -415,7 +414,6 @@ def _family_integrals(
     import json
 
     from nnfield.rng import stable_hash32
-    from nnfield.studies.npoint_couplings import family_integrals
 
     settings = _coupling_settings(options)
     if not settings["enabled"]:
@@ -428,7 +426,7 @@ def _family_integrals(
     )
     if what not in cache:
         seed = stable_hash32(f"couplings/{what}")
-        cache[what] = family_integrals(attrs, inputs, settings, seed, label=family)
+        cache[what] = npoint_couplings.family_integrals(attrs, inputs, settings, seed, family)
     return cache[what]
 
 

@@ -28,6 +28,7 @@ the whole fit and the goodness of fit from the full block covariance (see Linear
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -200,8 +201,6 @@ def _exchange_splits(n: int) -> np.ndarray:
 
 def _three_subsets_containing_zero() -> list[tuple[int, ...]]:
     """The 10 unordered (3|3) splits of 6 positions, named by the half holding position 0."""
-    import itertools
-
     return [(0, *rest) for rest in itertools.combinations(range(1, 6), 2)]
 
 
