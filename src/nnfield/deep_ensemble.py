@@ -1,0 +1,179 @@
+"""Streaming per-layer sums of deep MLP ensembles (conventions of nnfield.theory.deep).
+
+Sampling.  Given layer l - 1, the preactivations of layer l are exactly independent across
+neurons and Gaussian with the "stochastic metric" as covariance,
+    G^(l)_ab = C_b + (C_W / N) sum_j phi(z^(l-1)_j;a) phi(z^(l-1)_j;b),   G^(1) = K^(1),
+because the rows of W^(l) are independent Gaussians.  So z^(l) = xi R with xi ~ N(0, I) of shape
+(N, n_inputs) and R R = G: N n normals per layer instead of the N^2 of the weight matrix, with the
+same joint law of all layers.  Memory is O(chunk * N * n_inputs) at any depth.
+
+Network j of block b draws layer l from fold_in(fold_in(fold_in(point_key, b), j), l).
+
+Per block and layer l = 1 .. L (float64 sums over the networks of the block):
+    g2 (L, T2)  sum of G^(l) over sorted input pairs         (E = K^(l) + O(1/N))
+    g4 (L, T4)  sum of the Wick sums of G^(l), i.e. of E[z_a z_b z_c z_e | layer l - 1]:
+                the conditional estimator of the 4-point function of one neuron
+    z2, z4      the same from the sampled preactivations themselves, averaged over the N neurons
+    logg, logg2 (L, n) sums of log G^(l)_aa and its square (heavy tails at depth ~ width)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nnfield import tuples as tup
+from nnfield.ensemble import CHUNK_ELEMENTS
+
+jax.config.update("jax_enable_x64", True)
+
+JAX_ACTIVATIONS: dict[str, Callable] = {
+    "relu": lambda u: jnp.maximum(u, 0),
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "gelu": lambda u: jax.nn.gelu(u, approximate=False),
+    "linear": lambda u: u,
+}
+
+
+@dataclass(frozen=True)
+class DeepMLP:
+    """Depth L (weight matrices), width N, activation and (C_W, C_b); inputs (n, d)."""
+
+    activation: str
+    width: int
+    depth: int
+    cw: float
+    cb: float
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.activation not in JAX_ACTIVATIONS:
+            known = ", ".join(JAX_ACTIVATIONS)
+            raise ValueError(f"unknown activation {self.activation!r}; known: {known}")
+        if self.depth < 1 or self.width < 1:
+            raise ValueError(f"depth and width must be >= 1, got {self.depth}, {self.width}")
+
+
+@dataclass(frozen=True)
+class LayerSums:
+    """Per-block sums, each array with a leading block axis."""
+
+    count: np.ndarray  # (B,)
+    g2: np.ndarray  # (B, L, T2)
+    g4: np.ndarray  # (B, L, T4)
+    z2: np.ndarray  # (B, L, T2)
+    z4: np.ndarray  # (B, L, T4)
+    logg: np.ndarray  # (B, L, n)
+    logg2: np.ndarray  # (B, L, n)
+
+
+def _sqrt_psd(g: jax.Array) -> jax.Array:
+    """Symmetric square root of a batch of PSD matrices (..., n, n)."""
+    vals, vecs = jnp.linalg.eigh(g)
+    return (vecs * jnp.sqrt(jnp.clip(vals, 0))[..., None, :]) @ jnp.swapaxes(vecs, -1, -2)
+
+
+def chunk_size(block_size: int, width: int, n_inputs: int) -> int:
+    target = max(1, CHUNK_ELEMENTS // (width * max(n_inputs, 1) * 4))
+    for c in range(min(target, block_size), 0, -1):
+        if block_size % c == 0:
+            return c
+    return 1
+
+
+def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
+    """A jitted ``(point_key, block_index) -> per-layer sums`` for one block of networks."""
+    x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    n = x.shape[0]
+    plan = tup.product_plan(n)
+    wick = tup.wick_plan(n)
+    k1 = mlp.cb + mlp.cw * (x @ x.T) / x.shape[1]
+    root1 = jnp.asarray(_sqrt_psd(jnp.asarray(k1)), dtype=mlp.dtype)
+    phi = JAX_ACTIVATIONS[mlp.activation]
+    dtype = jnp.dtype(mlp.dtype)
+    width, depth = mlp.width, mlp.depth
+    chunk = chunk_size(block_size, width, n)
+    n_chunks = block_size // chunk
+    a2, b2 = jnp.asarray(plan["a2"]), jnp.asarray(plan["b2"])
+    a4, b4 = jnp.asarray(plan["a4"]), jnp.asarray(plan["b4"])
+    pair4 = jnp.asarray(wick["pair4"])
+
+    def layer_stats(g, z):
+        """Sums over the chunk of the layer statistics: g (M, n, n) float64, z (M, N, n)."""
+        s2 = g[:, a2, b2]  # (M, T2)
+        w4 = jnp.sum(s2[:, pair4[..., 0]] * s2[:, pair4[..., 1]], axis=-1)  # (M, T4)
+        zz = z[:, :, a2] * z[:, :, b2]  # (M, N, T2)
+        z4 = jnp.mean(zz[:, :, a4] * zz[:, :, b4], axis=1, dtype=jnp.float64)
+        diag = jnp.log(jnp.diagonal(g, axis1=1, axis2=2))
+        return (s2.sum(0), w4.sum(0), jnp.mean(zz, axis=1, dtype=jnp.float64).sum(0),
+                z4.sum(0), diag.sum(0), (diag * diag).sum(0))  # fmt: skip
+
+    def chunk_sums(keys):
+        def draw(k, layer):
+            return jax.random.normal(jax.random.fold_in(k, layer), (width, n), dtype=dtype)
+
+        z = jax.vmap(lambda k: draw(k, 1))(keys) @ root1  # (M, N, n)
+        g = jnp.broadcast_to(jnp.asarray(k1), (keys.shape[0], n, n))
+        first = layer_stats(g, z)
+
+        def step(z, layer):
+            h = phi(z)
+            gram = jnp.einsum("mia,mib->mab", h, h, preferred_element_type=jnp.float64)
+            g = mlp.cb + (mlp.cw / width) * gram
+            xi = jax.vmap(draw, in_axes=(0, None))(keys, layer)
+            z_next = jnp.einsum("mia,mab->mib", xi, _sqrt_psd(g).astype(dtype))
+            return z_next, layer_stats(g, z_next)
+
+        _, rest = jax.lax.scan(step, z, jnp.arange(2, depth + 1))
+        return tuple(
+            jnp.concatenate([f[None], r], axis=0) for f, r in zip(first, rest, strict=True)
+        )
+
+    @jax.jit
+    def block_sums(point_key, block_index):
+        block_key = jax.random.fold_in(point_key, block_index)
+
+        def body(c, acc):
+            index = c * chunk + jnp.arange(chunk)
+            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(block_key, index)
+            return tuple(a + s for a, s in zip(acc, chunk_sums(keys), strict=True))
+
+        t2, t4 = len(plan["a2"]), len(plan["a4"])
+        shapes = [(depth, t2), (depth, t4), (depth, t2), (depth, t4), (depth, n), (depth, n)]
+        init = tuple(jnp.zeros(s) for s in shapes)
+        return jax.lax.fori_loop(0, n_chunks, body, init)
+
+    return block_sums
+
+
+def run_blocks(
+    mlp: DeepMLP,
+    inputs: np.ndarray,
+    point_key: jax.Array,
+    blocks: Iterable[int],
+    block_size: int,
+    progress: Callable[[str], None] | None = None,
+    label: str = "",
+) -> LayerSums:
+    """Per-layer sums for each block in ``blocks``; a progress line about every 10 seconds."""
+    blocks = list(blocks)
+    fn = make_block_function(mlp, inputs, block_size)
+    out = []
+    start = last = time.perf_counter()
+    for i, b in enumerate(blocks):
+        out.append(jax.device_get(fn(point_key, b)))
+        now = time.perf_counter()
+        if progress is not None and (now - last > 10 or i + 1 == len(blocks)):
+            rate = (i + 1) * block_size / (now - start)
+            progress(f"{label} block {i + 1}/{len(blocks)}, {rate:,.0f} networks/s, "
+                     f"elapsed {now - start:.1f} s")  # fmt: skip
+            last = now
+    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(6)]
+    count = np.full(len(blocks), block_size, dtype=np.int64)
+    return LayerSums(count, *cols)

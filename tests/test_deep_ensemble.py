@@ -1,0 +1,78 @@
+"""Deep-ensemble sampler (nnfield.deep_ensemble) against exact results, with z-scores."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from nnfield import stats
+from nnfield.deep_ensemble import DeepMLP, run_blocks
+from nnfield.theory.deep import critical_point, deep_theory
+
+ALPHA = 1e-3
+
+
+def kurtosis(sums, second: str, fourth: str):
+    """Jackknife estimate of E[z^4] / E[z^2]^2 - 3 per layer from per-block sums (input 0)."""
+    data = {"m2": getattr(sums, second)[:, :, 0], "m4": getattr(sums, fourth)[:, :, 0]}
+    return stats.jackknife(data, sums.count, lambda m: m["m4"] / m["m2"] ** 2 - 3)
+
+
+@pytest.mark.parametrize("estimator", [("g2", "g4"), ("z2", "z4")])
+def test_critical_relu_kurtosis_matches_exact_product_formula(estimator):
+    """ReLU, C_b = 0, one input: excess kurtosis 3 ((1 + 5/N)^(l-1) - 1) exactly (PHYSICS.md 5),
+    for the conditional (stochastic-metric) and the per-neuron estimator; and the same data
+    reject the leading-order 15 (l - 1) / N at depth 10 (l / N = 0.2)."""
+    width, depth = 50, 10
+    mlp = DeepMLP("relu", width, depth, 2.0, 0.0)
+    sums = run_blocks(mlp, np.array([[1.0]]), jax.random.key(3), range(40), 1000)
+    est = kurtosis(sums, *estimator)
+    layers = np.arange(1, depth + 1)
+    exact = 3 * ((1 + 5 / width) ** (layers - 1) - 1)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], exact[1:], ALPHA)
+    assert result.consistent, result
+    if estimator[0] == "g2":  # the conditional estimator resolves the O(l^2/N^2) correction
+        leading = 15 * (layers - 1) / width
+        wrong = stats.max_z_test(est.value[1:], est.stderr[1:], leading[1:], ALPHA)
+        assert not wrong.consistent, wrong
+
+
+def test_kernels_follow_the_recursion_at_large_width():
+    """tanh at criticality, two inputs, N = 512: the measured E[G^(l)] match K^(l) at every
+    layer (the mean kernel's O(1/N) correction, about K/N here, is below these errors)."""
+    cb, cw = critical_point("tanh")
+    x = np.array([[1.0], [-0.4]])
+    mlp = DeepMLP("tanh", 512, 6, cw, cb)
+    sums = run_blocks(mlp, x, jax.random.key(5), range(20), 200)
+    est = stats.jackknife({"g": sums.g2}, sums.count, lambda m: m["g"])
+    th = deep_theory("tanh", x, 6, cw, cb)
+    want = np.stack([th.K[:, 0, 0], th.K[:, 0, 1], th.K[:, 1, 1]], axis=1)  # colex pairs
+    np.testing.assert_allclose(est.value[0], want[0], rtol=1e-12)  # layer 1: G = K^(1)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], want[1:], ALPHA)
+    assert result.consistent, result
+
+
+def test_vertex_matches_one_over_width_prediction_for_tanh():
+    """tanh at criticality, one input, small l/N: 3 V^(l) / (N K^2) within errors."""
+    cb, cw = critical_point("tanh")
+    width, depth = 64, 5
+    mlp = DeepMLP("tanh", width, depth, cw, cb)
+    sums = run_blocks(mlp, np.array([[1.0]]), jax.random.key(11), range(40), 1000)
+    est = kurtosis(sums, "g2", "g4")
+    th = deep_theory("tanh", np.array([[1.0]]), depth, cw, cb)
+    pred = th.excess_kurtosis(width)[:, 0]
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], pred[1:], ALPHA)
+    assert result.consistent, result
+
+
+def test_blocks_do_not_depend_on_how_they_are_grouped():
+    mlp = DeepMLP("gelu", 16, 4, 1.3, 0.1)
+    x = np.array([[0.5], [1.0]])
+    key = jax.random.key(2)
+    together = run_blocks(mlp, x, key, range(4), 100)
+    apart = [run_blocks(mlp, x, key, [b], 100) for b in range(4)]
+    for name in ("g2", "g4", "z2", "z4", "logg"):
+        np.testing.assert_array_equal(
+            getattr(together, name), np.concatenate([getattr(a, name) for a in apart])
+        )
