@@ -76,3 +76,28 @@ def test_blocks_do_not_depend_on_how_they_are_grouped():
         np.testing.assert_array_equal(
             getattr(together, name), np.concatenate([getattr(a, name) for a in apart])
         )
+
+
+def test_depth_study_analysis_and_config(tmp_path):
+    """analyze_point on a small simulated point: K at layer 1 is K^(1), the ReLU exact column is
+    present; config errors name their keys."""
+    from nnfield.config import ConfigError, PointSpec, validate
+    from nnfield.studies import depth as study
+
+    params = {"family": "relu", "activation": "relu", "cw": 2.0, "cb": 0.0, "width": 32,
+              "depth": 4, "input_dim": 1, "inputs": [[1.0], [0.3]], "networks": 4000,
+              "block_size": 200, "shards": 2, "dtype": "float32"}  # fmt: skip
+    spec = PointSpec("depth", "family~relu/width~32/depth~4", 7, params)
+    merged = study.merge([study.simulate(spec, k) for k in range(2)])
+    out = study.analyze_point(merged, {})
+    np.testing.assert_allclose(out["K"].isel(layer=0), out["K_theory"].isel(layer=0))
+    z = (out["kurtosis"] - out["kurtosis_exact"]) / out["kurtosis_se"]
+    assert float(np.abs(z.isel(layer=slice(1, None))).max()) < stats.bonferroni_z(ALPHA, 6)
+    base = {"seed": 1, "networks": 1000, "block_size": 100,
+            "families": [{"name": "g", "activation": "gelu", "inputs": [1.0], "widths": [8],
+                          "depths": [3]}]}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"studies\.depth\.families\[0\]\.cw"):
+        validate({"studies": {"depth": base}})
+    base["families"][0].update(activation="tanh", depths=[65])
+    with pytest.raises(ConfigError, match=r"studies\.depth\.families\[0\]\.depths\[0\]"):
+        validate({"studies": {"depth": base}})

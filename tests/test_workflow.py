@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -29,6 +30,12 @@ studies:
         input_dim: 2
         sigma_b0: 0.0
         inputs: [[-1.0, 0.5], [0.5, 0.5], [1.0, 0.0]]
+  depth:
+    seed: 2
+    networks: 2000
+    block_size: 200
+    families:
+      - {name: relu, activation: relu, inputs: [1.0, 0.5], widths: [4, 16], depths: [3, 5]}
 """
 
 
@@ -48,6 +55,18 @@ def finished_run(tmp_path_factory):
     run = snakemake(work, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     return work
+
+
+@pytest.mark.slow
+def test_depth_study_runs_through_the_workflow(finished_run):
+    results = finished_run / "results"
+    for name in ("figures/depth_flow.pdf", "figures/depth_flow.png"):
+        assert (results / name).stat().st_size > 0, name
+    ds = xr.open_dataset(results / "depth/depth.nc")
+    assert list(ds["width"].values) == [4, 16] and list(ds["depth"].values) == [3, 5]
+    assert ds["layer"].size == 5  # layers beyond a point's depth are NaN
+    assert bool(ds["K"].sel(depth=3, layer=5).isnull().all())
+    np.testing.assert_allclose(ds["K"].sel(layer=1, depth=5), ds["K_theory"].sel(layer=1, depth=5))
 
 
 @pytest.mark.slow

@@ -122,6 +122,9 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
 
 def _cross_checks(config: Mapping[str, Any]) -> None:
     """Consistency checks JSON schema cannot express."""
+    depth = config.get("studies", {}).get("depth")
+    if depth:
+        _check_depth(depth)
     npoint = config.get("studies", {}).get("npoint")
     if npoint:
         names = [fam["name"] for fam in npoint["families"]]
@@ -183,6 +186,39 @@ def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], wh
         )
 
 
+def _check_depth(depth: Mapping[str, Any]) -> None:
+    """Cross-field checks of the depth study."""
+    key = "studies.depth"
+    names = [fam["name"] for fam in depth["families"]]
+    for i, fam in enumerate(depth["families"]):
+        where = f"{key}.families[{i}]"
+        if names.count(fam["name"]) > 1:
+            raise ConfigError(f"config key '{where}.name': {fam['name']!r} is used twice")
+        d = fam.get("input_dim", 1)
+        for j, x in enumerate(fam["inputs"]):
+            length = 1 if isinstance(x, int | float) else len(x)
+            if length != d:
+                raise ConfigError(
+                    f"config key '{where}.inputs[{j}]': has {length} components, "
+                    f"but input_dim is {d}"
+                )
+        if fam["activation"] in ("gelu",) and not ("cw" in fam and "cb" in fam):
+            raise ConfigError(
+                f"config key '{where}.cw': gelu has no tabulated critical point; give cw and cb"
+            )
+    if depth["networks"] % depth["block_size"]:
+        raise ConfigError(
+            f"config key '{key}.networks': {depth['networks']} is not a multiple of "
+            f"block_size {depth['block_size']}"
+        )
+    blocks = depth["networks"] // depth["block_size"]
+    if blocks < 2 * depth["shards"] or blocks < 10:
+        raise ConfigError(
+            f"config key '{key}.block_size': {depth['networks']} networks give {blocks} blocks; "
+            "error bars need >= 10 blocks and >= 2 per shard"
+        )
+
+
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
     """Read a YAML config file and validate it."""
     path = Path(path)
@@ -233,7 +269,43 @@ def expand_npoint(cfg: Mapping[str, Any]) -> list[PointSpec]:
     return points
 
 
-EXPANDERS = {"npoint": expand_npoint}
+def expand_depth(cfg: Mapping[str, Any]) -> list[PointSpec]:
+    """Points of the depth study: every family at every width and depth."""
+    from nnfield.theory.deep import critical_point
+
+    points = []
+    for fam in cfg["families"]:
+        inputs = [
+            [float(x)] if isinstance(x, int | float) else [float(v) for v in x]
+            for x in fam["inputs"]
+        ]
+        if "cw" in fam and "cb" in fam:
+            cb, cw = float(fam["cb"]), float(fam["cw"])
+        else:
+            crit_cb, crit_cw = critical_point(fam["activation"])
+            cb, cw = float(fam.get("cb", crit_cb)), float(fam.get("cw", crit_cw))
+        for width in fam["widths"]:
+            for depth in fam["depths"]:
+                params = {
+                    "family": fam["name"],
+                    "activation": fam["activation"],
+                    "cw": cw,
+                    "cb": cb,
+                    "width": int(width),
+                    "depth": int(depth),
+                    "input_dim": int(fam.get("input_dim", 1)),
+                    "inputs": inputs,
+                    "networks": int(cfg["networks"]),
+                    "block_size": int(cfg["block_size"]),
+                    "shards": int(cfg["shards"]),
+                    "dtype": cfg["dtype"],
+                }
+                name = f"family~{fam['name']}/width~{width}/depth~{depth}"
+                points.append(PointSpec("depth", name, int(cfg["seed"]), params))
+    return points
+
+
+EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth}
 
 
 def expand(config: Mapping[str, Any]) -> dict[str, dict[str, PointSpec]]:

@@ -14,7 +14,8 @@ Per block and layer l = 1 .. L (float64 sums over the networks of the block):
     g4 (L, T4)  sum of the Wick sums of G^(l), i.e. of E[z_a z_b z_c z_e | layer l - 1]:
                 the conditional estimator of the 4-point function of one neuron
     z2, z4      the same from the sampled preactivations themselves, averaged over the N neurons
-    logg, logg2 (L, n) sums of log G^(l)_aa and its square (heavy tails at depth ~ width)
+    logg, logg2 (L, n) sums of log G^(l)_aa and its square (heavy tails at depth ~ width),
+                over networks with G_aa > 0; dead (L, n) counts the networks with G_aa = 0
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class LayerSums:
     z4: np.ndarray  # (B, L, T4)
     logg: np.ndarray  # (B, L, n)
     logg2: np.ndarray  # (B, L, n)
+    dead: np.ndarray  # (B, L, n) networks with G_aa = 0 (no log; every later layer is 0 too)
 
 
 def _sqrt_psd(g: jax.Array) -> jax.Array:
@@ -110,9 +112,12 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         w4 = jnp.sum(s2[:, pair4[..., 0]] * s2[:, pair4[..., 1]], axis=-1)  # (M, T4)
         zz = z[:, :, a2] * z[:, :, b2]  # (M, N, T2)
         z4 = jnp.mean(zz[:, :, a4] * zz[:, :, b4], axis=1, dtype=jnp.float64)
-        diag = jnp.log(jnp.diagonal(g, axis1=1, axis2=2))
-        return (s2.sum(0), w4.sum(0), jnp.mean(zz, axis=1, dtype=jnp.float64).sum(0),
-                z4.sum(0), diag.sum(0), (diag * diag).sum(0))  # fmt: skip
+        gdiag = jnp.diagonal(g, axis1=1, axis2=2)
+        dead = gdiag <= 0  # every unit of the previous layer off (ReLU, C_b = 0): G = 0 on
+        diag = jnp.where(dead, 0.0, jnp.log(jnp.where(dead, 1.0, gdiag)))
+        z2 = jnp.mean(zz, axis=1, dtype=jnp.float64).sum(0)
+        dead_count = dead.sum(0, dtype=jnp.float64)
+        return (s2.sum(0), w4.sum(0), z2, z4.sum(0), diag.sum(0), (diag * diag).sum(0), dead_count)
 
     def chunk_sums(keys):
         def draw(k, layer):
@@ -145,7 +150,8 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
             return tuple(a + s for a, s in zip(acc, chunk_sums(keys), strict=True))
 
         t2, t4 = len(plan["a2"]), len(plan["a4"])
-        shapes = [(depth, t2), (depth, t4), (depth, t2), (depth, t4), (depth, n), (depth, n)]
+        shapes = [(depth, t2), (depth, t4), (depth, t2), (depth, t4), (depth, n), (depth, n),
+                  (depth, n)]  # fmt: skip
         init = tuple(jnp.zeros(s) for s in shapes)
         return jax.lax.fori_loop(0, n_chunks, body, init)
 
@@ -174,6 +180,6 @@ def run_blocks(
             progress(f"{label} block {i + 1}/{len(blocks)}, {rate:,.0f} networks/s, "
                      f"elapsed {now - start:.1f} s")  # fmt: skip
             last = now
-    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(6)]
+    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(7)]
     count = np.full(len(blocks), block_size, dtype=np.int64)
     return LayerSums(count, *cols)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-STUDIES = ("npoint",)
+STUDIES = ("npoint", "depth")
 
 FIGURE_STUDY = {
     "npoint_scaling": "npoint",
     "coupling_flow": "npoint",
     "coupling_scaling": "npoint",
+    "depth_flow": "depth",
 }
 """Figure name -> the study whose dataset it draws."""
 

@@ -26,6 +26,8 @@ from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, provenance
 from nnfield.studies import npoint_couplings
+from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
+from nnfield.studies.blocks import shard_blocks
 from nnfield.studies.npoint_couplings import COUPLING_META, point_couplings
 from nnfield.theory.couplings import LAMBDA_CONVENTION
 
@@ -52,13 +54,6 @@ RAW_META = {
     "tuple6_inputs": ("input indices of each sorted 6-tuple (colex order)", "1"),
 }
 FAMILY_ATTRS = ("arch", "sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1", "input_dim")
-
-
-def shard_blocks(n_blocks: int, shard: int, n_shards: int) -> range:
-    """Blocks computed by ``shard`` of ``n_shards``: a contiguous, near-equal range."""
-    if not 0 <= shard < n_shards:
-        raise ValueError(f"shard {shard} is outside 0..{n_shards - 1}")
-    return range(shard * n_blocks // n_shards, (shard + 1) * n_blocks // n_shards)
 
 
 def tuple_coords(n_inputs: int) -> dict[str, xr.DataArray]:
@@ -133,29 +128,6 @@ def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums
     )
     ds.attrs = attrs
     return annotate(ds, RAW_META)
-
-
-def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
-    """Join shards of one point along ``block``; every block must appear exactly once."""
-    if not shards:
-        raise ValueError("merge needs at least one shard")
-    points = {ds.attrs.get("point") for ds in shards}
-    if len(points) != 1:
-        raise ValueError(f"shards belong to different points: {sorted(map(str, points))}")
-    hashes = {ds.attrs.get("config_sha256") for ds in shards}
-    if len(hashes) != 1:
-        raise ValueError("shards were made with different configurations; rerun simulate")
-    merged = xr.concat(list(shards), dim="block", data_vars="minimal", coords="minimal")
-    merged = merged.sortby("block")
-    n_blocks = int(shards[0].attrs["n_blocks"])
-    got = merged["block"].values
-    if len(got) != n_blocks or np.any(got != np.arange(n_blocks)):
-        raise ValueError(
-            f"point {points.pop()}: shards hold blocks {got.tolist()[:5]}..., "
-            f"expected exactly 0..{n_blocks - 1}"
-        )
-    merged.attrs = dict(shards[0].attrs)
-    return merged
 
 
 # ----------------------------------------------------------------------------------- analysis
