@@ -53,14 +53,16 @@ def test_kernels_follow_the_recursion_at_large_width():
     assert result.consistent, result
 
 
-def test_vertex_matches_one_over_width_prediction_for_tanh():
-    """tanh at criticality, one input, small l/N: 3 V^(l) / (N K^2) within errors."""
-    cb, cw = critical_point("tanh")
-    width, depth = 64, 5
-    mlp = DeepMLP("tanh", width, depth, cw, cb)
+@pytest.mark.parametrize(("activation", "width"), [("tanh", 64), ("relu", 512)])
+def test_vertex_matches_one_over_width_prediction(activation, width):
+    """Criticality, one input, small l/N: the excess kurtosis is 3 V^(l) / (N K^2) within errors
+    (ReLU needs l/N < 0.01 for the O(l^2/N^2) terms to hide below the errors)."""
+    cb, cw = critical_point(activation)
+    depth = 5
+    mlp = DeepMLP(activation, width, depth, cw, cb)
     sums = run_blocks(mlp, np.array([[1.0]]), jax.random.key(11), range(40), 1000)
     est = kurtosis(sums, "g2", "g4")
-    th = deep_theory("tanh", np.array([[1.0]]), depth, cw, cb)
+    th = deep_theory(activation, np.array([[1.0]]), depth, cw, cb)
     pred = th.excess_kurtosis(width)[:, 0]
     result = stats.max_z_test(est.value[1:], est.stderr[1:], pred[1:], ALPHA)
     assert result.consistent, result
@@ -101,3 +103,24 @@ def test_depth_study_analysis_and_config(tmp_path):
     base["families"][0].update(activation="tanh", depths=[65])
     with pytest.raises(ConfigError, match=r"studies\.depth\.families\[0\]\.depths\[0\]"):
         validate({"studies": {"depth": base}})
+
+
+@pytest.mark.parametrize("activation", ["gauss", "relu"])
+def test_one_hidden_layer_matches_the_exact_single_layer_result(activation):
+    """Layer 2 of the deep sampler is the npoint study's single-layer network (with equal
+    sigmas in both layers): its kernel and the conditional 4-point function match the exact
+    single-layer values (SingleLayerExact) within their errors, for the Gauss-net unit too."""
+    from nnfield.theory.finite_width import SingleLayerExact
+    from nnfield.tuples import connected4
+
+    cw, cb, width = 1.0 if activation == "gauss" else 2.0, 0.4, 16
+    x = np.array([[0.3], [-0.2]])
+    sums = run_blocks(DeepMLP(activation, width, 2, cw, cb), x, jax.random.key(9), range(20), 500)
+    exact = SingleLayerExact(activation, x, np.sqrt(cw), np.sqrt(cb), np.sqrt(cw), np.sqrt(cb))
+    data = {"g2": sums.g2[:, 1], "g4": sums.g4[:, 1]}
+    k = stats.jackknife(data, sums.count, lambda m: m["g2"])
+    g4c = stats.jackknife(data, sums.count, lambda m: connected4(m["g4"], m["g2"], 2))
+    want = np.concatenate([exact.K, exact.at_width(width).G4_conn])
+    value, err = np.concatenate([k.value, g4c.value]), np.concatenate([k.stderr, g4c.stderr])
+    both = stats.max_z_test(value, err, want, ALPHA)
+    assert both.consistent, both

@@ -51,7 +51,9 @@ def test_deep_linear_network_vertex_is_exact():
     np.testing.assert_allclose(th.V_diag[:, 0] / k**2, 2 * np.arange(8), rtol=1e-12)
 
 
-@pytest.mark.parametrize(("arch", "cw", "cb"), [("relu", 2.0, 0.3), ("erf", 1.7, 0.4)])
+@pytest.mark.parametrize(
+    ("arch", "cw", "cb"), [("relu", 2.0, 0.3), ("erf", 1.7, 0.4), ("gauss", 1.0, 0.4)]
+)
 def test_second_layer_vertex_equals_exact_single_layer_cumulant(arch, cw, cb):
     """The 1-hidden-layer case: N E[z z z z]_conn at l = 2 is the exact one-unit cumulant of the
     npoint study (SingleLayerExact.kappa4_unit), on every sorted 4-tuple of two inputs."""

@@ -34,12 +34,15 @@ from nnfield.ensemble import CHUNK_ELEMENTS
 jax.config.update("jax_enable_x64", True)
 
 JAX_ACTIVATIONS: dict[str, Callable] = {
-    "relu": lambda u: jnp.maximum(u, 0),
-    "tanh": jnp.tanh,
-    "erf": jax.scipy.special.erf,
-    "gelu": lambda u: jax.nn.gelu(u, approximate=False),
-    "linear": lambda u: u,
+    "relu": lambda u, c: jnp.maximum(u, 0),
+    "tanh": lambda u, c: jnp.tanh(u),
+    "erf": lambda u, c: jax.scipy.special.erf(u),
+    "gelu": lambda u, c: jax.nn.gelu(u, approximate=False),
+    "linear": lambda u, c: u,
+    "gauss": lambda u, c: jnp.exp(u - c),  # Gauss-net unit, c = K^(l)_aa (theory.deep)
 }
+"""phi(u, c): u (..., n) preactivations, c (n,) the infinite-width kernel diagonal of the layer
+(used only by the Gauss-net unit exp(u_a - K_aa))."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,12 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
     k1 = mlp.cb + mlp.cw * (x @ x.T) / x.shape[1]
     root1 = jnp.asarray(_sqrt_psd(jnp.asarray(k1)), dtype=mlp.dtype)
     phi = JAX_ACTIVATIONS[mlp.activation]
+    offsets = jnp.zeros((mlp.depth, n))
+    if mlp.activation == "gauss":
+        from nnfield.theory.deep import deep_theory
+
+        th = deep_theory("gauss", x, mlp.depth, mlp.cw, mlp.cb)
+        offsets = jnp.asarray(np.diagonal(th.K, axis1=1, axis2=2))
     dtype = jnp.dtype(mlp.dtype)
     width, depth = mlp.width, mlp.depth
     chunk = chunk_size(block_size, width, n)
@@ -128,7 +137,7 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         first = layer_stats(g, z)
 
         def step(z, layer):
-            h = phi(z)
+            h = phi(z, offsets[layer - 2].astype(z.dtype))  # z is layer - 1
             gram = jnp.einsum("mia,mib->mab", h, h, preferred_element_type=jnp.float64)
             g = mlp.cb + (mlp.cw / width) * gram
             xi = jax.vmap(draw, in_axes=(0, None))(keys, layer)

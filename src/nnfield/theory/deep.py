@@ -43,6 +43,12 @@ def _gelu_prime(u):
     return 0.5 * (1 + erf(u / SQRT2)) + u * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
 
 
+def _gauss_unit(offset):
+    """Gauss-net unit phi(u_a) = exp(u_a - K_aa): normalised so that E[phi_a phi_b] =
+    exp(K_ab - (K_aa + K_bb)/2), the translation-invariant kernel (PHYSICS.md section 1)."""
+    return (lambda u: np.exp(u - offset)), (lambda u: np.exp(u - offset))
+
+
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "relu": (lambda u: np.maximum(u, 0.0), lambda u: (u > 0).astype(float)),
     "tanh": (np.tanh, lambda u: 1 - np.tanh(u) ** 2),
@@ -50,7 +56,17 @@ ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "gelu": (_gelu, _gelu_prime),
     "linear": (lambda u: u, np.ones_like),
 }
-"""Activation name -> (phi, phi')."""
+"""Activation name -> (phi, phi').  "gauss" is added per layer: its unit depends on K^(l)_aa."""
+
+ALL_ACTIVATIONS = (*ACTIVATIONS, "gauss")
+
+
+def activation_at(activation: str, kernel_diag: np.ndarray) -> tuple[Callable, Callable]:
+    """(phi, phi') acting on u of shape (..., n) at a layer whose kernel diagonal is
+    ``kernel_diag`` (n,): the plain activation, or the Gauss-net unit exp(u_a - K_aa)."""
+    if activation == "gauss":
+        return _gauss_unit(np.asarray(kernel_diag))
+    return ACTIVATIONS[activation]
 
 
 def gaussian_rule(cov: np.ndarray, nodes: int = 24) -> tuple[np.ndarray, np.ndarray]:
@@ -71,10 +87,11 @@ def gaussian_rule(cov: np.ndarray, nodes: int = 24) -> tuple[np.ndarray, np.ndar
 def critical_point(activation: str) -> tuple[float, float]:
     """(C_b, C_W) at which the kernel of one input is at a fixed point with chi = 1, for the
     activations whose criticality is scale invariant (ReLU: (0, 2); linear: (0, 1)) or set by
-    the origin (tanh, erf: C_b = 0 and C_W = 1 / phi'(0)^2)."""
+    the origin (tanh, erf: C_b = 0 and C_W = 1 / phi'(0)^2); for the Gauss-net unit, whose
+    E[phi^2] = 1 at any K, (0, 1) is the fixed point K = 1 of every input."""
     if activation == "relu":
         return 0.0, 2.0
-    if activation in ("linear", "tanh"):
+    if activation in ("linear", "tanh", "gauss"):
         return 0.0, 1.0
     if activation == "erf":
         return 0.0, np.pi / 4
@@ -83,9 +100,9 @@ def critical_point(activation: str) -> tuple[float, float]:
 
 def preserving_weight_variance(activation: str, kernel: float, cb: float = 0.0) -> float:
     """C_W that keeps a single-input kernel K fixed for the given C_b: K = C_b + C_W E[phi^2]."""
-    phi, _ = ACTIVATIONS[activation]
+    phi, _ = activation_at(activation, np.array([kernel]))
     u, w = gaussian_rule(np.array([[kernel]]))
-    second = float(w @ phi(u[:, 0]) ** 2)
+    second = float(w @ phi(u)[:, 0] ** 2)
     if not kernel > cb:
         raise ValueError(f"C_b = {cb} must be below the kernel K = {kernel}")
     return (kernel - cb) / second
@@ -138,11 +155,11 @@ def deep_theory(
     activation: str, inputs: np.ndarray, depth: int, cw: float, cb: float
 ) -> DeepTheory:
     """Kernels, NTK and vertices of a depth-``depth`` MLP at ``inputs`` (n, d)."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if activation not in ALL_ACTIVATIONS:
+        known = ", ".join(ALL_ACTIVATIONS)
+        raise ValueError(f"unknown activation {activation!r}; known: {known}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    phi, dphi = ACTIVATIONS[activation]
     x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     n = x.shape[0]
     k = cb + cw * (x @ x.T) / x.shape[1]
@@ -152,22 +169,26 @@ def deep_theory(
     for _ in range(depth - 1):
         k_prev, t_prev = kernels[-1], ntks[-1]
         k_next, t_next = np.empty_like(k_prev), np.empty_like(t_prev)
+        kdiag = np.diag(k_prev)
         chi = np.empty(n)
         v_next = np.empty(n)
         for a in range(n):
             for b in range(a, n):
                 sub = k_prev[np.ix_([a, b], [a, b])]
+                phi, dphi = activation_at(activation, kdiag[[a, b]])
                 e_pp, e_dd = _pair_expectations(phi, dphi, sub)
                 k_next[a, b] = k_next[b, a] = cb + cw * e_pp
                 t_next[a, b] = t_next[b, a] = k_next[a, b] + cw * e_dd * t_prev[a, b]
             kaa = k_prev[a, a]
+            phi, _ = activation_at(activation, kdiag[[a]])
             u, w = gaussian_rule(np.array([[kaa]]))
-            p2 = phi(u[:, 0]) ** 2
+            p2 = phi(u)[:, 0] ** 2
             chi[a] = cw * float(w @ (p2 * (u[:, 0] ** 2 - kaa))) / (2 * kaa**2) if kaa > 0 else 0
             fluct = cw**2 * (float(w @ p2**2) - float(w @ p2) ** 2)
             v_next[a] = chi[a] ** 2 * vdiag[-1][a] + fluct
         if vertices is not None:
-            vertices.append(_vertex_step(phi, k_prev, vertices[-1], cw))
+            phi_all, _ = activation_at(activation, kdiag)
+            vertices.append(_vertex_step(phi_all, k_prev, vertices[-1], cw))
         kernels.append(k_next)
         ntks.append(t_next)
         chis.append(chi)
