@@ -22,6 +22,14 @@ class DataFileError(RuntimeError):
     """A stored file is missing, unreadable, or does not follow the expected layout."""
 
 
+def backend_name() -> str:
+    """The JAX device simulations run on, e.g. ``cpu:cpu`` or ``gpu:NVIDIA H100``."""
+    import jax
+
+    dev = jax.devices()[0]
+    return f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)}"
+
+
 def provenance(study: str, point: str = "", config_sha256: str = "", backend: str = "") -> dict:
     """Global attributes of every nnfield file (no wall-clock times: data stay reproducible)."""
     attrs = {

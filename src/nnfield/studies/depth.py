@@ -22,7 +22,7 @@ import xarray as xr
 from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
-from nnfield.store import annotate, provenance
+from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
 from nnfield.studies.blocks import shard_blocks
 
@@ -81,8 +81,6 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
             "depth": np.int64(p["depth"]),
         },
     )
-    from nnfield.studies.npoint import backend_name
-
     ds.attrs = provenance("depth", spec.name, spec.sha256, backend_name())
     ds.attrs.update({k: p[k] for k in FAMILY_ATTRS})
     ds.attrs.update(

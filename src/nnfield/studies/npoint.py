@@ -24,7 +24,7 @@ from scipy.optimize import curve_fit
 from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
-from nnfield.store import annotate, provenance
+from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies import npoint_couplings
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
 from nnfield.studies.blocks import shard_blocks
@@ -86,13 +86,6 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         estimator=p["estimator"],
     )  # fmt: skip
     return raw_dataset(spec, blocks, inputs, sums)
-
-
-def backend_name() -> str:
-    import jax
-
-    dev = jax.devices()[0]
-    return f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)}"
 
 
 def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums) -> xr.Dataset:
