@@ -1,0 +1,157 @@
+"""Exact stochastic thermodynamics of linear-Gaussian dynamics (PHYSICS.md sections 3 and 4).
+
+Continuous time (Ornstein-Uhlenbeck, e.g. Langevin dynamics on U = q^T A q / 2):
+    dq = -B q dt + sqrt(2 D) dW,   B = A / gamma, D = T / gamma for friction gamma.
+    mu(t) = e^{-Bt} mu0,  Sigma(t) = e^{-Bt} (Sigma0 - Sigma_eq) e^{-B^T t} + Sigma_eq,
+    B Sigma_eq + Sigma_eq B^T = 2 D,
+    system entropy S = 1/2 log det(2 pi e Sigma) (nats),  dS/dt = -tr B + tr(Sigma^-1 D),
+    total entropy production rate
+    Pi = mu^T B^T D^-1 B mu + tr(B^T D^-1 B Sigma) - 2 tr B + tr(Sigma^-1 D)  >= 0.
+Discrete time (SGLD on a quadratic, hidden-state dynamics with linear f):
+    q' = M q + xi,  xi ~ N(0, Xi);  for SGLD M = I - eta A, Xi = 2 eta T I (or a general noise
+    covariance C, SGD-like).  Sigma' = M Sigma M^T + Xi; the stationary Sigma solves the discrete
+    Lyapunov equation (for SGLD: T A^-1 (I - eta A / 2)^-1, not T A^-1).
+    The entropy production of one step from a Gaussian p_t is the Kullback-Leibler divergence of
+    the forward pair law p_t(q) K(q -> q') from the time-reversed one p_{t+1}(q') K(q' -> q);
+    in the stationary state it is 1/2 tr(G_r^-1 G) - n with G the covariance of (q, q') and G_r
+    that of (q', q) (PHYSICS.md section 4).
+All entropies are in nats; rates are per unit time (continuous) or per step (discrete).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+
+def _as_matrix(a, n: int | None = None) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        if n is None:
+            raise ValueError("a scalar needs the dimension")
+        return a * np.eye(n)
+    return np.atleast_2d(a)
+
+
+def gaussian_entropy(cov: np.ndarray) -> float:
+    """Differential entropy 1/2 log det(2 pi e Sigma) of N(., Sigma), in nats."""
+    cov = np.atleast_2d(cov)
+    sign, logdet = np.linalg.slogdet(2 * np.pi * np.e * cov)
+    if sign <= 0:
+        raise ValueError("the covariance is not positive definite")
+    return 0.5 * float(logdet)
+
+
+def gaussian_kl(mean0, cov0, mean1, cov1) -> float:
+    """KL(N(mean0, cov0) || N(mean1, cov1)) in nats."""
+    cov0, cov1 = np.atleast_2d(cov0), np.atleast_2d(cov1)
+    diff = np.asarray(mean1, dtype=np.float64) - np.asarray(mean0, dtype=np.float64)
+    n = cov0.shape[0]
+    solve = np.linalg.solve(cov1, np.column_stack([cov0, diff]))
+    _, logdet0 = np.linalg.slogdet(cov0)
+    _, logdet1 = np.linalg.slogdet(cov1)
+    return 0.5 * float(np.trace(solve[:, :n]) + diff @ solve[:, n] - n + logdet1 - logdet0)
+
+
+@dataclass(frozen=True)
+class OrnsteinUhlenbeck:
+    """dq = -B q dt + sqrt(2 D) dW in n dimensions (B need not be symmetric; D positive)."""
+
+    drift: np.ndarray  # B (n, n)
+    diffusion: np.ndarray  # D (n, n)
+
+    @classmethod
+    def langevin(cls, hessian, temperature: float, friction: float = 1.0) -> OrnsteinUhlenbeck:
+        """Overdamped Langevin dynamics on U = q^T A q / 2 at temperature T."""
+        a = np.atleast_2d(np.asarray(hessian, dtype=np.float64))
+        return cls(a / friction, temperature / friction * np.eye(a.shape[0]))
+
+    @property
+    def stationary_covariance(self) -> np.ndarray:
+        return linalg.solve_continuous_lyapunov(self.drift, 2 * self.diffusion)
+
+    def mean(self, t: float, mean0) -> np.ndarray:
+        return linalg.expm(-self.drift * t) @ np.asarray(mean0, dtype=np.float64)
+
+    def covariance(self, t: float, cov0) -> np.ndarray:
+        prop = linalg.expm(-self.drift * t)
+        eq = self.stationary_covariance
+        return prop @ (_as_matrix(cov0, eq.shape[0]) - eq) @ prop.T + eq
+
+    def entropy_rate(self, cov: np.ndarray) -> float:
+        """dS/dt = -tr B + tr(Sigma^-1 D) of the system entropy at covariance Sigma."""
+        return float(-np.trace(self.drift) + np.trace(np.linalg.solve(cov, self.diffusion)))
+
+    def entropy_production_rate(self, mean, cov) -> float:
+        """Total entropy production rate Pi = dS/dt + dS_medium/dt >= 0."""
+        mu = np.asarray(mean, dtype=np.float64)
+        b, d = self.drift, self.diffusion
+        bdb = b.T @ np.linalg.solve(d, b)
+        return float(mu @ bdb @ mu + np.trace(bdb @ cov) - 2 * np.trace(b)
+                     + np.trace(np.linalg.solve(cov, d)))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinearGaussianStep:
+    """q' = M q + xi, xi ~ N(0, Xi): one step of discrete linear-Gaussian dynamics."""
+
+    transition: np.ndarray  # M (n, n)
+    noise: np.ndarray  # Xi (n, n)
+
+    @classmethod
+    def sgld(cls, hessian, learning_rate: float, temperature: float, noise=None):
+        """SGLD on U = q^T A q / 2: M = I - eta A, Xi = 2 eta T I, or Xi = eta^2 C for a given
+        minibatch-like noise covariance C (SGD-like, possibly not commuting with A)."""
+        a = np.atleast_2d(np.asarray(hessian, dtype=np.float64))
+        n = a.shape[0]
+        xi = 2 * learning_rate * temperature * np.eye(n) if noise is None else (
+            learning_rate**2 * _as_matrix(noise, n))  # fmt: skip
+        return cls(np.eye(n) - learning_rate * a, xi)
+
+    @property
+    def dim(self) -> int:
+        return self.transition.shape[0]
+
+    @property
+    def stationary_covariance(self) -> np.ndarray:
+        return linalg.solve_discrete_lyapunov(self.transition, self.noise)
+
+    def propagate(self, mean, cov) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance after one step."""
+        m = self.transition
+        return m @ np.asarray(mean, dtype=np.float64), m @ cov @ m.T + self.noise
+
+    def entropy_production(self, mean, cov) -> float:
+        """Total entropy production of one step from N(mean, cov): the KL divergence between
+        the forward pair law of (q, q') and the law of the time-reversed pair."""
+        m, xi, n = self.transition, self.noise, self.dim
+        mean = np.asarray(mean, dtype=np.float64)
+        mean1, cov1 = self.propagate(mean, cov)
+        forward = np.block([[cov, cov @ m.T], [m @ cov, cov1]])
+        backward = np.block([[m @ cov1 @ m.T + xi, m @ cov1], [cov1 @ m.T, cov1]])
+        mean_f = np.concatenate([mean, mean1])
+        mean_b = np.concatenate([m @ mean1, mean1])
+        if not np.all(np.isfinite(forward)):
+            raise ValueError(f"non-finite covariance after one step (dimension {n})")
+        return gaussian_kl(mean_f, forward, mean_b, backward)
+
+    def stationary_entropy_production(self) -> float:
+        """Entropy production per step in the stationary state, 1/2 tr(G_r^-1 G) - n."""
+        sigma = self.stationary_covariance
+        m = self.transition
+        g = np.block([[sigma, sigma @ m.T], [m @ sigma, sigma]])
+        g_r = np.block([[sigma, m @ sigma], [sigma @ m.T, sigma]])
+        return 0.5 * float(np.trace(np.linalg.solve(g_r, g))) - self.dim
+
+    def medium_entropy(self, q, q_next) -> np.ndarray:
+        """Per-sample medium entropy ln K(q -> q') / K(q' -> q) for arrays (..., n): the exact
+        transition-kernel log-ratio (PHYSICS.md section 3), which needs no loss function."""
+        q, q_next = np.asarray(q, dtype=np.float64), np.asarray(q_next, dtype=np.float64)
+        m = self.transition
+        fwd = q_next - q @ m.T
+        bwd = q - q_next @ m.T
+        solve_f = np.linalg.solve(self.noise, fwd[..., None])[..., 0]
+        solve_b = np.linalg.solve(self.noise, bwd[..., None])[..., 0]
+        return 0.5 * (np.sum(bwd * solve_b, axis=-1) - np.sum(fwd * solve_f, axis=-1))
