@@ -1,0 +1,131 @@
+"""Ensembles trained by noisy gradient descent on a quadratic loss, in JAX (PHYSICS.md section 3).
+
+Dynamics (one step, every network of the ensemble independently):
+    q' = q - eta A q + xi,   xi ~ N(0, Xi),
+with Xi = 2 eta T I (SGLD at temperature T) or Xi = eta^2 C (SGD-like anisotropic noise).  The
+loss is U = q^T A q / 2, so grad U = A q and the Laplacian is tr A.
+
+Streaming observables, recorded every ``record_every`` steps (sums over the networks of a block,
+float64), from which analysis forms means, covariances and entropies:
+    q1 (p,), qq (p, p)   sums of q and q q^T (the ensemble covariance and Gaussian entropy)
+    loss, loss2          sums of U and U^2
+    grad2                sum of |grad U|^2 (configurational temperature <|grad U|^2> / <lap U>)
+    medium, medium2      sums of the medium entropy accumulated since step 0 and its square,
+                         from the exact transition-kernel log-ratio of every step (nats)
+Network j of block b draws step n from fold_in(fold_in(fold_in(key, b), j), n).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+
+@dataclass(frozen=True)
+class NoisyQuadratic:
+    """q' = (I - eta A) q + xi with xi ~ N(0, Xi) on U = q^T A q / 2."""
+
+    hessian: np.ndarray  # A (p, p), symmetric positive definite
+    learning_rate: float
+    noise: np.ndarray  # Xi (p, p)
+
+    @classmethod
+    def sgld(cls, hessian, learning_rate: float, temperature: float) -> NoisyQuadratic:
+        a = np.atleast_2d(np.asarray(hessian, dtype=np.float64))
+        return cls(a, learning_rate, 2 * learning_rate * temperature * np.eye(a.shape[0]))
+
+    @classmethod
+    def sgd(cls, hessian, learning_rate: float, noise_covariance) -> NoisyQuadratic:
+        a = np.atleast_2d(np.asarray(hessian, dtype=np.float64))
+        return cls(a, learning_rate, learning_rate**2 * np.atleast_2d(noise_covariance))
+
+    @property
+    def dim(self) -> int:
+        return self.hessian.shape[0]
+
+    @property
+    def transition(self) -> np.ndarray:
+        return np.eye(self.dim) - self.learning_rate * self.hessian
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Per-block sums at each recorded step: arrays with leading (block, record) axes."""
+
+    steps: np.ndarray  # (R,) step index of each record (0 = initial ensemble)
+    count: np.ndarray  # (B,)
+    q1: np.ndarray  # (B, R, p)
+    qq: np.ndarray  # (B, R, p, p)
+    loss: np.ndarray  # (B, R)
+    loss2: np.ndarray
+    grad2: np.ndarray
+    medium: np.ndarray
+    medium2: np.ndarray
+
+
+def make_block_function(
+    dyn: NoisyQuadratic, mean0, cov0, block_size: int, n_records: int, record_every: int
+):
+    """A jitted ``(key, block) -> sums`` running ``n_records - 1`` records of ``record_every``
+    steps from q0 ~ N(mean0, cov0)."""
+    a = jnp.asarray(dyn.hessian)
+    m = jnp.asarray(dyn.transition)
+    xi_root = jnp.asarray(np.linalg.cholesky(dyn.noise))
+    xi_inv = jnp.asarray(np.linalg.inv(dyn.noise))
+    root0 = jnp.asarray(np.linalg.cholesky(np.atleast_2d(cov0)))
+    mu0 = jnp.asarray(np.asarray(mean0, dtype=np.float64))
+    p = dyn.dim
+
+    def stats(q, medium):
+        u = 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q)
+        g = q @ a
+        return (q.sum(0), q.T @ q, u.sum(), (u * u).sum(), (g * g).sum(), medium.sum(),
+                (medium * medium).sum())  # fmt: skip
+
+    def log_ratio(q, q_next):
+        fwd = q_next - q @ m.T
+        bwd = q - q_next @ m.T
+        quad = lambda d: jnp.einsum("mi,ij,mj->m", d, xi_inv, d)  # noqa: E731
+        return 0.5 * (quad(bwd) - quad(fwd))
+
+    @jax.jit
+    def block_sums(key, block):
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+            jax.random.fold_in(key, block), jnp.arange(block_size)
+        )
+        q = (
+            mu0
+            + jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 0), (p,)))(keys) @ root0.T
+        )
+        medium = jnp.zeros(block_size)
+
+        def one_step(n, carry):
+            q, medium = carry
+            noise = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, n + 1), (p,)))(keys)
+            q_next = q @ m.T + noise @ xi_root.T
+            return q_next, medium + log_ratio(q, q_next)
+
+        def record(carry, r):
+            start = 1 + r * record_every
+            carry = jax.lax.fori_loop(start - 1, start - 1 + record_every, one_step, carry)
+            return carry, stats(*carry)
+
+        first = stats(q, medium)
+        _, rest = jax.lax.scan(record, (q, medium), jnp.arange(n_records - 1))
+        return tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, rest, strict=True))
+
+    return block_sums
+
+
+def run_blocks(dyn, mean0, cov0, key, blocks, block_size, n_records, record_every) -> Recorded:
+    """Per-block recorded sums for ``blocks``."""
+    fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every)
+    out = [jax.device_get(fn(key, b)) for b in blocks]
+    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(7)]
+    steps = np.arange(n_records) * record_every
+    return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *cols)

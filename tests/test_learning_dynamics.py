@@ -1,0 +1,104 @@
+"""Noisy gradient descent ensembles on a quadratic loss against exact discrete-time theory
+(nnfield.theory.thermo), every comparison a z-test on the jackknife error over blocks."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from scipy import special
+
+from nnfield import stats
+from nnfield.learning_dynamics import NoisyQuadratic, run_blocks
+from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
+
+ALPHA = 1e-3
+A = np.array([[2.0, 0.4, 0.0], [0.4, 1.0, 0.3], [0.0, 0.3, 0.5]])
+
+
+def covariance(m, total: float):
+    """Unbiased ensemble covariance from the means of q and q q^T (leading axes kept)."""
+    mean = m["q1"]
+    return (m["qq"] - mean[..., :, None] * mean[..., None, :]) * total / (total - 1)
+
+
+def entropy(m, total: float):
+    """Bias-corrected Gaussian entropy (the nnfield.entropy estimator) from the means."""
+    cov = covariance(m, total)
+    p = cov.shape[-1]
+    half = (total - np.arange(1, p + 1)) / 2
+    bias = special.digamma(half).sum() - p * np.log((total - 1) / 2)
+    return 0.5 * (p * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov)[1] - bias)
+
+
+def run(dyn, mean0, cov0, n_records, every, blocks=40, size=500, seed=0):
+    """Recorded sums as a dict for stats.jackknife, the counts and the ensemble size."""
+    rec = run_blocks(dyn, mean0, cov0, jax.random.key(seed), range(blocks), size, n_records, every)
+    sums = {"q1": rec.q1, "qq": rec.qq, "loss": rec.loss, "grad2": rec.grad2,
+            "medium": rec.medium}  # fmt: skip
+    return rec, sums, float(rec.count.sum())
+
+
+def test_sgld_covariance_entropy_and_heat_follow_exact_theory():
+    """From a narrow initial ensemble: the ensemble covariance Sigma_n, the system entropy S_n
+    and the accumulated medium entropy match the exact propagation at every recorded step."""
+    dyn = NoisyQuadratic.sgld(A, 0.05, 0.4)
+    step = LinearGaussianStep(dyn.transition, dyn.noise)
+    mean0, cov0 = np.array([1.0, -1.0, 0.5]), 0.01 * np.eye(3)
+    n_records, every = 6, 10
+    rec, sums, total = run(dyn, mean0, cov0, n_records, every)
+    cov_est = stats.jackknife(sums, rec.count, lambda m: covariance(m, total))
+    s_est = stats.jackknife(sums, rec.count, lambda m: entropy(m, total))
+    med_est = stats.jackknife(sums, rec.count, lambda m: m["medium"])
+    mean, cov = mean0, cov0
+    want_cov, want_s, want_med, produced = [], [], [], 0.0
+    for n in range(rec.steps[-1] + 1):
+        if n % every == 0:
+            want_cov.append(cov)
+            want_s.append(gaussian_entropy(cov))
+            want_med.append(produced - (gaussian_entropy(cov) - gaussian_entropy(cov0)))
+        produced += step.entropy_production(mean, cov)
+        mean, cov = step.propagate(mean, cov)
+    tests = [
+        (cov_est.value[1:], cov_est.stderr[1:], np.array(want_cov)[1:]),
+        (s_est.value[1:], s_est.stderr[1:], np.array(want_s)[1:]),
+        (med_est.value[1:], med_est.stderr[1:], np.array(want_med)[1:]),
+    ]
+    n_tests = sum(t[0].size for t in tests)
+    for value, err, want in tests:
+        z = np.abs(value - want) / err
+        assert z.max() < stats.bonferroni_z(ALPHA, n_tests), z
+    # the data reject the naive stationary covariance T A^-1 at the last record
+    naive = 0.4 * np.linalg.inv(A)
+    z_naive = np.abs(cov_est.value[-1] - naive) / cov_est.stderr[-1]
+    assert np.nanmax(z_naive) > stats.bonferroni_z(ALPHA, 9)
+
+
+def test_non_commuting_noise_steady_state_produces_entropy():
+    """SGD-like noise C that does not commute with A: started in the stationary state, the
+    system entropy stays put and the medium entropy grows at the exact positive rate."""
+    noise = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 0.2]])
+    dyn = NoisyQuadratic.sgd(A, 0.2, noise)
+    step = LinearGaussianStep(dyn.transition, dyn.noise)
+    rate = step.stationary_entropy_production()
+    n_records, every = 3, 20
+    rec, sums, _ = run(dyn, np.zeros(3), step.stationary_covariance, n_records, every, seed=3)
+    per_step = stats.jackknife(sums, rec.count, lambda m: m["medium"][..., -1] / rec.steps[-1])
+    z = (float(per_step.value) - rate) / float(per_step.stderr)
+    assert abs(z) < stats.bonferroni_z(ALPHA, 1), f"steady-state Pi off by {z:.1f} s.e."
+    assert rate / float(per_step.stderr) > 5, "the test must resolve Pi > 0"
+
+
+def test_configurational_temperature_at_equilibrium():
+    """<|grad U|^2> / <Laplacian U> = tr(A^2 Sigma) / tr A: equal to T at equilibrium in the
+    small-step limit (eta = 0.002 here: the O(eta) bias is below the error)."""
+    temp = 0.4
+    dyn = NoisyQuadratic.sgld(A, 0.002, temp)
+    sigma = LinearGaussianStep(dyn.transition, dyn.noise).stationary_covariance
+    rec, sums, _ = run(dyn, np.zeros(3), sigma, 2, 50, seed=5)
+    t_conf = stats.jackknife(sums, rec.count, lambda m: m["grad2"] / np.trace(A))
+    z = (t_conf.value - temp) / t_conf.stderr
+    assert np.all(np.abs(z) < stats.bonferroni_z(ALPHA, 2)), z
+    exact = np.trace(A @ A @ sigma) / np.trace(A)  # includes the O(eta) bias of discrete SGLD
+    assert abs(exact - temp) < float(t_conf.stderr[-1]), "eta must be small enough for T_conf = T"
+    z_exact = (t_conf.value - exact) / t_conf.stderr
+    assert np.all(np.abs(z_exact) < stats.bonferroni_z(ALPHA, 2)), z_exact
