@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 from scipy import special
 
 from nnfield import stats
@@ -102,3 +103,32 @@ def test_configurational_temperature_at_equilibrium():
     assert abs(exact - temp) < float(t_conf.stderr[-1]), "eta must be small enough for T_conf = T"
     z_exact = (t_conf.value - exact) / t_conf.stderr
     assert np.all(np.abs(z_exact) < stats.bonferroni_z(ALPHA, 2)), z_exact
+
+
+def test_learning_study_matches_exact_theory_and_the_second_law():
+    """simulate -> merge -> analyze for SGLD from a broad ensemble (entropy decreasing) and
+    SGD-like noise: every observable within errors of exact theory, Pi >= 0 and dF/dt <= 0
+    asserted (violations counted as 0); bad configs name their keys."""
+    from nnfield.config import ConfigError, expand, validate
+    from nnfield.studies import learning
+
+    cfg = {"studies": {"learning": {"seed": 3, "networks": 4000, "block_size": 200, "problems": [
+        {"name": "q", "hessian_eigenvalues": [1.5, 0.4], "rotation": 0.3,
+         "learning_rates": [0.1], "temperatures": [0.3], "initial": ["broad"], "steps": 40},
+        {"name": "s", "hessian_eigenvalues": [1.5, 0.4], "rotation": 0.3, "optimizer": "sgd",
+         "noise_eigenvalues": [1.0, 0.1], "learning_rates": [0.2], "initial": ["narrow"],
+         "steps": 40}]}}}  # fmt: skip
+    points = expand(validate(cfg))["learning"]
+    merged = [learning.merge([learning.simulate(spec, 0)]) for spec in points.values()]
+    out = learning.analyze(merged, {})
+    names = ("loss", "entropy", "medium", "pi", "free_energy", "tconf_ratio")
+    z = [np.abs((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in names]
+    z = np.concatenate([x[np.isfinite(x)] for x in z])
+    assert z.max() < stats.bonferroni_z(ALPHA, z.size), z.max()
+    assert int(out["pi_violation"].sum()) == 0
+    assert int(np.nansum(out["free_energy_violation"])) == 0
+    broad = out.isel(point=0)
+    assert float(broad["entropy"][-1]) < float(broad["entropy"][0])  # dS/dt < 0 while Pi > 0
+    cfg["studies"]["learning"]["problems"][0]["learning_rates"] = [1.5]
+    with pytest.raises(ConfigError, match=r"problems\[0\]\.learning_rates\[0\].*diverges"):
+        validate(cfg)

@@ -36,6 +36,13 @@ studies:
     block_size: 200
     families:
       - {name: relu, activation: relu, inputs: [1.0, 0.5], widths: [4, 16], depths: [3, 5]}
+  learning:
+    seed: 3
+    networks: 2000
+    block_size: 200
+    problems:
+      - {name: q, hessian_eigenvalues: [1.0, 0.5], learning_rates: [0.1], temperatures: [0.5],
+         initial: [narrow], steps: 20}
 """
 
 
@@ -55,6 +62,14 @@ def finished_run(tmp_path_factory):
     run = snakemake(work, "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     return work
+
+
+@pytest.mark.slow
+def test_learning_study_runs_through_the_workflow(finished_run):
+    results = finished_run / "results"
+    assert (results / "figures/learning_thermo.png").stat().st_size > 0
+    ds = xr.open_dataset(results / "learning/learning.nc")
+    assert ds.sizes["point"] == 1 and int(ds["pi_violation"].sum()) == 0
 
 
 @pytest.mark.slow

@@ -125,6 +125,9 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
     depth = config.get("studies", {}).get("depth")
     if depth:
         _check_depth(depth)
+    learning = config.get("studies", {}).get("learning")
+    if learning:
+        _check_learning(learning)
     npoint = config.get("studies", {}).get("npoint")
     if npoint:
         names = [fam["name"] for fam in npoint["families"]]
@@ -219,6 +222,45 @@ def _check_depth(depth: Mapping[str, Any]) -> None:
         )
 
 
+def _check_learning(cfg: Mapping[str, Any]) -> None:
+    """Cross-field checks of the learning study (stability, noise dimensions, block count)."""
+    key = "studies.learning"
+    names = [p["name"] for p in cfg["problems"]]
+    for i, prob in enumerate(cfg["problems"]):
+        where = f"{key}.problems[{i}]"
+        if names.count(prob["name"]) > 1:
+            raise ConfigError(f"config key '{where}.name': {prob['name']!r} is used twice")
+        top = max(prob["hessian_eigenvalues"])
+        for j, lr in enumerate(prob["learning_rates"]):
+            if not lr * top < 2:
+                raise ConfigError(
+                    f"config key '{where}.learning_rates[{j}]': eta = {lr} times the largest "
+                    f"Hessian eigenvalue {top} must be < 2, or gradient descent diverges"
+                )
+        dim = len(prob["hessian_eigenvalues"])
+        if prob["optimizer"] == "sgd" and len(prob.get("noise_eigenvalues", [])) != dim:
+            raise ConfigError(
+                f"config key '{where}.noise_eigenvalues': sgd needs one per dimension ({dim})"
+            )
+        if prob["optimizer"] == "sgld" and prob.get("noise_eigenvalues"):
+            raise ConfigError(f"config key '{where}.noise_eigenvalues': only for optimizer sgd")
+        if prob["steps"] % prob["record_every"]:
+            raise ConfigError(
+                f"config key '{where}.record_every': {prob['record_every']} does not divide "
+                f"steps = {prob['steps']}"
+            )
+        if cfg["networks"] <= dim + 1:
+            raise ConfigError(
+                f"config key '{key}.networks': the entropy estimator needs more networks than "
+                f"parameters ({dim})"
+            )
+    if cfg["networks"] % cfg["block_size"] or cfg["networks"] // cfg["block_size"] < 10:
+        raise ConfigError(
+            f"config key '{key}.block_size': networks must be a multiple of block_size with at "
+            "least 10 blocks"
+        )
+
+
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
     """Read a YAML config file and validate it."""
     path = Path(path)
@@ -305,7 +347,37 @@ def expand_depth(cfg: Mapping[str, Any]) -> list[PointSpec]:
     return points
 
 
-EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth}
+def expand_learning(cfg: Mapping[str, Any]) -> list[PointSpec]:
+    """Points of the learning study: problem x learning rate x temperature x initial ensemble."""
+    points = []
+    for prob in cfg["problems"]:
+        temperatures = prob["temperatures"] if prob["optimizer"] == "sgld" else [0.0]
+        for lr in prob["learning_rates"]:
+            for temp in temperatures:
+                for initial in prob["initial"]:
+                    params = {
+                        "problem": prob["name"],
+                        "kind": prob["kind"],
+                        "hessian_eigenvalues": [float(v) for v in prob["hessian_eigenvalues"]],
+                        "rotation": float(prob["rotation"]),
+                        "optimizer": prob["optimizer"],
+                        "learning_rate": float(lr),
+                        "temperature": float(temp),
+                        "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
+                        "initial": initial,
+                        "steps": int(prob["steps"]),
+                        "record_every": int(prob["record_every"]),
+                        "networks": int(cfg["networks"]),
+                        "block_size": int(cfg["block_size"]),
+                        "shards": int(cfg["shards"]),
+                    }
+                    name = (f"problem~{prob['name']}/lr~{_number(float(lr))}/"
+                            f"T~{_number(float(temp))}/initial~{initial}")  # fmt: skip
+                    points.append(PointSpec("learning", name, int(cfg["seed"]), params))
+    return points
+
+
+EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth, "learning": expand_learning}
 
 
 def expand(config: Mapping[str, Any]) -> dict[str, dict[str, PointSpec]]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-STUDIES = ("npoint", "depth")
+STUDIES = ("npoint", "depth", "learning")
 
 FIGURE_STUDY = {
     "npoint_scaling": "npoint",
     "coupling_flow": "npoint",
     "coupling_scaling": "npoint",
     "depth_flow": "depth",
+    "learning_thermo": "learning",
 }
 """Figure name -> the study whose dataset it draws."""
 
