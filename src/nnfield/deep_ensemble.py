@@ -20,7 +20,6 @@ Per block and layer l = 1 .. L (float64 sums over the networks of the block):
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnfield import tuples as tup
-from nnfield.ensemble import CHUNK_ELEMENTS
+from nnfield.ensemble import divisor_chunk, run_with_progress
 
 jax.config.update("jax_enable_x64", True)
 
@@ -84,14 +83,6 @@ def _sqrt_psd(g: jax.Array) -> jax.Array:
     return (vecs * jnp.sqrt(jnp.clip(vals, 0))[..., None, :]) @ jnp.swapaxes(vecs, -1, -2)
 
 
-def chunk_size(block_size: int, width: int, n_inputs: int) -> int:
-    target = max(1, CHUNK_ELEMENTS // (width * max(n_inputs, 1) * 4))
-    for c in range(min(target, block_size), 0, -1):
-        if block_size % c == 0:
-            return c
-    return 1
-
-
 def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
     """A jitted ``(point_key, block_index) -> per-layer sums`` for one block of networks."""
     x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
@@ -109,7 +100,7 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         offsets = jnp.asarray(np.diagonal(th.K, axis1=1, axis2=2))
     dtype = jnp.dtype(mlp.dtype)
     width, depth = mlp.width, mlp.depth
-    chunk = chunk_size(block_size, width, n)
+    chunk = divisor_chunk(block_size, 4 * width * n)
     n_chunks = block_size // chunk
     a2, b2 = jnp.asarray(plan["a2"]), jnp.asarray(plan["b2"])
     a4, b4 = jnp.asarray(plan["a4"]), jnp.asarray(plan["b4"])
@@ -179,16 +170,7 @@ def run_blocks(
     """Per-layer sums for each block in ``blocks``; a progress line about every 10 seconds."""
     blocks = list(blocks)
     fn = make_block_function(mlp, inputs, block_size)
-    out = []
-    start = last = time.perf_counter()
-    for i, b in enumerate(blocks):
-        out.append(jax.device_get(fn(point_key, b)))
-        now = time.perf_counter()
-        if progress is not None and (now - last > 10 or i + 1 == len(blocks)):
-            rate = (i + 1) * block_size / (now - start)
-            progress(f"{label} block {i + 1}/{len(blocks)}, {rate:,.0f} networks/s, "
-                     f"elapsed {now - start:.1f} s")  # fmt: skip
-            last = now
+    out = run_with_progress(lambda b: fn(point_key, b), blocks, block_size, progress, label)
     cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(7)]
     count = np.full(len(blocks), block_size, dtype=np.int64)
     return LayerSums(count, *cols)

@@ -25,14 +25,43 @@ CHUNK_ELEMENTS = 1 << 20
 """Target number of hidden-unit values held at once per chunk (sets the vectorisation width)."""
 
 
-def chunk_size(block_size: int, width: int, n_inputs: int, input_dim: int) -> int:
-    """Networks per vectorised step: the largest divisor of ``block_size`` within the budget."""
-    per_network = width * (n_inputs + input_dim + 2)
-    target = max(1, CHUNK_ELEMENTS // per_network)
+def divisor_chunk(block_size: int, per_network: int) -> int:
+    """Networks per vectorised step: the largest divisor of ``block_size`` that keeps
+    ``per_network`` values per network within CHUNK_ELEMENTS."""
+    target = max(1, CHUNK_ELEMENTS // max(per_network, 1))
     for c in range(min(target, block_size), 0, -1):
         if block_size % c == 0:
             return c
     return 1
+
+
+def chunk_size(block_size: int, width: int, n_inputs: int, input_dim: int) -> int:
+    """Networks per vectorised step of the single-layer kernel."""
+    return divisor_chunk(block_size, width * (n_inputs + input_dim + 2))
+
+
+def run_with_progress(
+    block_fn: Callable[[int], tuple],
+    blocks: list[int],
+    block_size: int,
+    progress: Callable[[str], None] | None = None,
+    label: str = "",
+) -> list[tuple]:
+    """``block_fn(b)`` (fetched to the host) for each block; a progress line (blocks done,
+    networks/s) about every 10 seconds and after the last block."""
+    results = []
+    start = last = time.perf_counter()
+    for i, b in enumerate(blocks):
+        results.append(jax.device_get(block_fn(b)))
+        now = time.perf_counter()
+        if progress is not None and (now - last > 10 or i + 1 == len(blocks)):
+            rate = (i + 1) * block_size / (now - start)
+            progress(
+                f"{label} block {i + 1}/{len(blocks)} ({100 * (i + 1) / len(blocks):.0f}%), "
+                f"{rate:,.0f} networks/s, elapsed {now - start:.1f} s"
+            )
+            last = now
+    return results
 
 
 @dataclass(frozen=True)
@@ -174,18 +203,7 @@ def run_blocks(
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     fn = make_block_function(net, inputs.shape[0], block_size, estimator)
     x = jnp.asarray(inputs)
-    results = []
-    start = last = time.perf_counter()
-    for i, b in enumerate(blocks):
-        results.append(jax.device_get(fn(point_key, b, x)))
-        now = time.perf_counter()
-        if progress is not None and (now - last > 10 or i + 1 == len(blocks)):
-            rate = (i + 1) * block_size / (now - start)
-            progress(
-                f"{label} block {i + 1}/{len(blocks)} ({100 * (i + 1) / len(blocks):.0f}%), "
-                f"{rate:,.0f} networks/s, elapsed {now - start:.1f} s"
-            )
-            last = now
+    results = run_with_progress(lambda b: fn(point_key, b, x), blocks, block_size, progress, label)
     columns = list(zip(*results, strict=True)) if results else [[]] * 8
     arrays = [np.asarray(col) for col in columns]
     return BlockSums(*arrays)

@@ -122,10 +122,14 @@ def make_block_function(
     return block_sums
 
 
-def run_blocks(dyn, mean0, cov0, key, blocks, block_size, n_records, record_every) -> Recorded:
-    """Per-block recorded sums for ``blocks``."""
+def run_blocks(
+    dyn, mean0, cov0, key, blocks, block_size, n_records, record_every, progress=None, label=""
+) -> Recorded:
+    """Per-block recorded sums for ``blocks``; progress lines as in nnfield.ensemble."""
+    from nnfield.ensemble import run_with_progress
+
     fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every)
-    out = [jax.device_get(fn(key, b)) for b in blocks]
+    out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
     cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(7)]
     steps = np.arange(n_records) * record_every
     return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *cols)

@@ -78,10 +78,11 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     mean0, cov0 = initial_ensemble(p)
     blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
     n_records = p["steps"] // p["record_every"] + 1
-    rec = run_blocks(dyn, mean0, cov0, point_key(spec.seed, spec.study, spec.name), blocks,
-                     p["block_size"], n_records, p["record_every"])  # fmt: skip
-    if progress is not None:
-        progress(f"{spec.name}: {len(blocks)} blocks x {p['steps']} steps done")
+    key = point_key(spec.seed, spec.study, spec.name)
+    rec = run_blocks(
+        dyn, mean0, cov0, key, blocks, p["block_size"], n_records, p["record_every"],
+        progress, spec.name,
+    )  # fmt: skip
     b, r = ("block",), ("block", "step")
     ds = xr.Dataset(
         {
