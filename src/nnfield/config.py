@@ -130,32 +130,51 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
         _check_learning(learning)
     npoint = config.get("studies", {}).get("npoint")
     if npoint:
-        names = [fam["name"] for fam in npoint["families"]]
+        _check_unique_names(npoint["families"], "studies.npoint.families")
         for i, fam in enumerate(npoint["families"]):
             where = f"studies.npoint.families[{i}]"
-            if names.count(fam["name"]) > 1:
-                raise ConfigError(f"config key '{where}.name': {fam['name']!r} is used twice")
-            d = fam.get("input_dim", 1)
-            for j, x in enumerate(fam["inputs"]):
-                length = 1 if isinstance(x, int | float) else len(x)
-                if length != d:
-                    raise ConfigError(
-                        f"config key '{where}.inputs[{j}]': has {length} components, "
-                        f"but input_dim is {d}"
-                    )
-            networks = fam.get("networks", npoint["networks"])
-            if networks % npoint["block_size"]:
-                raise ConfigError(
-                    f"config key '{where if 'networks' in fam else 'studies.npoint'}.networks': "
-                    f"{networks} is not a multiple of block_size {npoint['block_size']}"
-                )
+            _check_input_lengths(fam, where)
             _check_coupling_inputs(npoint, fam, where)
-            blocks = networks // npoint["block_size"]
-            if blocks < 2 * npoint["shards"] or blocks < 10:
-                raise ConfigError(
-                    f"config key 'studies.npoint.block_size': {networks} networks give "
-                    f"{blocks} blocks; error bars need >= 10 blocks and >= 2 per shard"
-                )
+            _check_blocks(
+                fam.get("networks", npoint["networks"]), npoint["block_size"], npoint["shards"],
+                f"{where if 'networks' in fam else 'studies.npoint'}.networks",
+                "studies.npoint.block_size",
+            )  # fmt: skip
+
+
+def _check_unique_names(items: list, key: str) -> None:
+    """Every entry of the list at ``key`` has its own ``name``."""
+    names = [item["name"] for item in items]
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            raise ConfigError(f"config key '{key}[{i}].name': {name!r} is used twice")
+
+
+def _check_input_lengths(fam: Mapping[str, Any], where: str) -> None:
+    """Every input of a family has ``input_dim`` components (a scalar counts as one)."""
+    d = fam.get("input_dim", 1)
+    for j, x in enumerate(fam["inputs"]):
+        length = 1 if isinstance(x, int | float) else len(x)
+        if length != d:
+            raise ConfigError(
+                f"config key '{where}.inputs[{j}]': has {length} components, but input_dim is {d}"
+            )
+
+
+def _check_blocks(
+    networks: int, block_size: int, shards: int, networks_key: str, block_key: str
+) -> None:
+    """Ensembles split into whole blocks, enough of them for error bars and for every shard."""
+    if networks % block_size:
+        raise ConfigError(
+            f"config key '{networks_key}': {networks} is not a multiple of block_size {block_size}"
+        )
+    blocks = networks // block_size
+    if blocks < 2 * shards or blocks < 10:
+        raise ConfigError(
+            f"config key '{block_key}': {networks} networks give {blocks} blocks; "
+            "error bars need >= 10 blocks and >= 2 per shard"
+        )
 
 
 def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], where: str) -> None:
@@ -192,44 +211,24 @@ def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], wh
 def _check_depth(depth: Mapping[str, Any]) -> None:
     """Cross-field checks of the depth study."""
     key = "studies.depth"
-    names = [fam["name"] for fam in depth["families"]]
+    _check_unique_names(depth["families"], f"{key}.families")
     for i, fam in enumerate(depth["families"]):
         where = f"{key}.families[{i}]"
-        if names.count(fam["name"]) > 1:
-            raise ConfigError(f"config key '{where}.name': {fam['name']!r} is used twice")
-        d = fam.get("input_dim", 1)
-        for j, x in enumerate(fam["inputs"]):
-            length = 1 if isinstance(x, int | float) else len(x)
-            if length != d:
-                raise ConfigError(
-                    f"config key '{where}.inputs[{j}]': has {length} components, "
-                    f"but input_dim is {d}"
-                )
+        _check_input_lengths(fam, where)
         if fam["activation"] in ("gelu",) and not ("cw" in fam and "cb" in fam):
             raise ConfigError(
                 f"config key '{where}.cw': gelu has no tabulated critical point; give cw and cb"
             )
-    if depth["networks"] % depth["block_size"]:
-        raise ConfigError(
-            f"config key '{key}.networks': {depth['networks']} is not a multiple of "
-            f"block_size {depth['block_size']}"
-        )
-    blocks = depth["networks"] // depth["block_size"]
-    if blocks < 2 * depth["shards"] or blocks < 10:
-        raise ConfigError(
-            f"config key '{key}.block_size': {depth['networks']} networks give {blocks} blocks; "
-            "error bars need >= 10 blocks and >= 2 per shard"
-        )
+    _check_blocks(depth["networks"], depth["block_size"], depth["shards"], f"{key}.networks",
+                  f"{key}.block_size")  # fmt: skip
 
 
 def _check_learning(cfg: Mapping[str, Any]) -> None:
     """Cross-field checks of the learning study (stability, noise dimensions, block count)."""
     key = "studies.learning"
-    names = [p["name"] for p in cfg["problems"]]
+    _check_unique_names(cfg["problems"], f"{key}.problems")
     for i, prob in enumerate(cfg["problems"]):
         where = f"{key}.problems[{i}]"
-        if names.count(prob["name"]) > 1:
-            raise ConfigError(f"config key '{where}.name': {prob['name']!r} is used twice")
         top = max(prob["hessian_eigenvalues"])
         for j, lr in enumerate(prob["learning_rates"]):
             if not lr * top < 2:
@@ -254,11 +253,8 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
                 f"config key '{key}.networks': the entropy estimator needs more networks than "
                 f"parameters ({dim})"
             )
-    if cfg["networks"] % cfg["block_size"] or cfg["networks"] // cfg["block_size"] < 10:
-        raise ConfigError(
-            f"config key '{key}.block_size': networks must be a multiple of block_size with at "
-            "least 10 blocks"
-        )
+    _check_blocks(cfg["networks"], cfg["block_size"], cfg["shards"], f"{key}.networks",
+                  f"{key}.block_size")  # fmt: skip
 
 
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
