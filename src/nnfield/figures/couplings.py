@@ -28,8 +28,14 @@ from nnfield.figures import style
 WIDTH_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b")
 
 
-def _families(ds: xr.Dataset) -> list[str]:
-    return [str(f) for f in ds["family"].values if np.isfinite(ds["lambda"].sel(family=f)).any()]
+def _families(ds: xr.Dataset) -> list[xr.Dataset]:
+    """The families with fitted couplings, each restricted to its simulated widths."""
+    out = []
+    for f in ds["family"].values:
+        fam = ds.sel(family=f)
+        if np.isfinite(fam["lambda"]).any():
+            out.append(fam.isel(width=np.flatnonzero(np.isfinite(fam["dev4"].values))))
+    return out
 
 
 def _title(fam: xr.Dataset) -> str:
@@ -123,9 +129,7 @@ def coupling_flow(ds: xr.Dataset):
     families = _families(ds)
     ref = float(ds.attrs["reference_cutoff"])
     fig, axes = plt.subplots(2, len(families), figsize=(4.6 * len(families), 7.6), squeeze=False)
-    for col, family in enumerate(families):
-        fam = ds.sel(family=family)
-        fam = fam.isel(width=np.flatnonzero(np.isfinite(fam["dev4"].values)))
+    for col, fam in enumerate(families):
         _flow_panel(axes[0, col], fam, ref)
         _profile_panel(axes[1, col], fam, ref)
     fig.suptitle(r"Wilsonian flow of the quartic coupling: $\lambda(\Lambda)$ and $\lambda(y)$")
@@ -133,9 +137,10 @@ def coupling_flow(ds: xr.Dataset):
     return fig
 
 
-def _scaling_row(ax, fam: xr.Dataset, name: str, power: int, sign: float, label: str) -> None:
-    ref = float(fam.attrs.get("reference_cutoff", np.nan))
-    row = fam.sel(cutoff=fam["cutoff"].values[np.argmin(np.abs(fam["cutoff"].values - ref))])
+def _scaling_row(
+    ax, fam: xr.Dataset, ref: float, name: str, power: int, sign: float, label: str
+) -> None:
+    row = fam.sel(cutoff=ref, method="nearest")
     widths = row["width"].values
     scale = sign * widths.astype(float) ** power
     value, err = scale * row[name].values, np.abs(scale) * row[f"{name}_se"].values
@@ -178,18 +183,15 @@ def coupling_scaling(ds: xr.Dataset):
     families = _families(ds)
     ref = float(ds.attrs["reference_cutoff"])
     fig, axes = plt.subplots(2, len(families), figsize=(4.6 * len(families), 7.2), squeeze=False)
-    for col, family in enumerate(families):
-        fam = ds.sel(family=family)
-        fam = fam.isel(width=np.flatnonzero(np.isfinite(fam["dev4"].values)))
-        fam.attrs["reference_cutoff"] = ref
+    for col, fam in enumerate(families):
         slope, slope_se = float(fam["lambda_width_slope"]), float(fam["lambda_width_slope_se"])
         label = f"$|\\lambda| \\propto N^{{{slope:.2f} \\pm {slope_se:.2f}}}$"
         if not math.isfinite(slope):
             label = "slope not determined"
-        _scaling_row(axes[0, col], fam, "lambda", 1, -1.0, label)
+        _scaling_row(axes[0, col], fam, ref, "lambda", 1, -1.0, label)
         axes[0, col].set_ylabel(rf"$-N\,\lambda$ at $\Lambda$ = {ref:g}")
         axes[0, col].set_title(_title(fam))
-        _scaling_row(axes[1, col], fam, "kappa", 2, 1.0, "exchange removed")
+        _scaling_row(axes[1, col], fam, ref, "kappa", 2, 1.0, "exchange removed")
         axes[1, col].set_ylabel(rf"$N^2\,\kappa$ at $\Lambda$ = {ref:g}")
     fig.suptitle(r"Couplings against width: $\lambda \sim 1/N$, $\kappa \sim 1/N^2$")
     fig.tight_layout()
