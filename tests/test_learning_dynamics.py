@@ -6,9 +6,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from scipy import special
 
 from nnfield import stats
+from nnfield.entropy import entropy_from_covariance
 from nnfield.learning_dynamics import NoisyQuadratic, run_blocks
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
@@ -24,11 +24,7 @@ def covariance(m, total: float):
 
 def entropy(m, total: float):
     """Bias-corrected Gaussian entropy (the nnfield.entropy estimator) from the means."""
-    cov = covariance(m, total)
-    p = cov.shape[-1]
-    half = (total - np.arange(1, p + 1)) / 2
-    bias = special.digamma(half).sum() - p * np.log((total - 1) / 2)
-    return 0.5 * (p * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov)[1] - bias)
+    return entropy_from_covariance(covariance(m, total), total)
 
 
 def run(dyn, mean0, cov0, n_records, every, blocks=40, size=500, seed=0):

@@ -26,6 +26,16 @@ class EntropyEstimate:
     stderr: float
 
 
+def entropy_from_covariance(cov: np.ndarray, count: float) -> np.ndarray:
+    """Bias-corrected Gaussian entropy from sample covariances (..., p, p) of ``count`` points
+    each (ddof = 1): 1/2 [p log(2 pi e) + log det S - E-offset of log det S]."""
+    cov = np.asarray(cov, dtype=np.float64)
+    p = cov.shape[-1]
+    half = (count - np.arange(1, p + 1)) / 2
+    bias = float(np.sum(special.digamma(half)) - p * np.log((count - 1) / 2))
+    return 0.5 * (p * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov)[1] - bias)
+
+
 def gaussian_entropy(points: np.ndarray) -> EntropyEstimate:
     """Bias-corrected Gaussian entropy of ``points`` (M, p)."""
     x = np.asarray(points, dtype=np.float64)
@@ -34,12 +44,11 @@ def gaussian_entropy(points: np.ndarray) -> EntropyEstimate:
         raise ValueError(
             f"the Gaussian estimator needs more points than dimensions: {m} <= {p + 1}"
         )
-    sign, logdet = np.linalg.slogdet(np.cov(x, rowvar=False).reshape(p, p))
-    if sign <= 0:
+    cov = np.cov(x, rowvar=False).reshape(p, p)
+    if np.linalg.slogdet(cov)[0] <= 0:
         raise ValueError("the sample covariance is singular")
+    value = float(entropy_from_covariance(cov, m))
     half = (m - np.arange(1, p + 1)) / 2
-    bias = float(np.sum(special.digamma(half)) - p * np.log((m - 1) / 2))
-    value = 0.5 * (p * np.log(2 * np.pi * np.e) + logdet - bias)
     stderr = 0.5 * float(np.sqrt(np.sum(special.polygamma(1, half))))
     return EntropyEstimate(value, stderr)
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import special
 
 from nnfield import stats
 from nnfield.config import PointSpec
+from nnfield.entropy import entropy_from_covariance
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
 from nnfield.studies.blocks import shard_blocks
@@ -106,10 +106,7 @@ def _entropy(m, total: float):
     """Bias-corrected Gaussian entropy (nnfield.entropy) from the means of q and q q^T."""
     mean = m["q1"]
     cov = (m["qq"] - mean[..., :, None] * mean[..., None, :]) * total / (total - 1)
-    p = cov.shape[-1]
-    half = (total - np.arange(1, p + 1)) / 2
-    bias = special.digamma(half).sum() - p * np.log((total - 1) / 2)
-    return 0.5 * (p * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov)[1] - bias)
+    return entropy_from_covariance(cov, total)
 
 
 def _exact(dyn, mean0, cov0, steps: np.ndarray, hessian: np.ndarray) -> dict[str, np.ndarray]:
