@@ -1,0 +1,168 @@
+"""Teacher-student points of the ``learning`` study: simulate and per-point analysis.
+
+A point trains an ensemble of students (nnfield.teacher_student) on one seeded teacher task.
+Per record, with delete-one-block jackknife errors unless said otherwise:
+  loss, test_loss;  entropy = Gaussian entropy of the state (theta, and p for momentum), only
+  when the ensemble outnumbers the state dimension (an upper bound, exact at step 0);
+  entropy_function = Gaussian entropy of the outputs on the probe inputs, and
+  entropy_function_knn = its Kozachenko-Leonenko estimate from the sampled networks (k <= 10);
+  medium (exact kernel log-ratio), pi, free_energy = <U + |p|^2/2> - T S, tconf_ratio with a
+  Hutchinson Laplacian, and per interval the fluctuation-theorem average ift (bootstrap error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from nnfield import stats
+from nnfield.config import PointSpec
+from nnfield.entropy import entropy_from_covariance, knn_entropy
+from nnfield.store import annotate, backend_name, provenance
+from nnfield.studies.blocks import shard_blocks
+
+RAW_META = {
+    "count": ("networks in block", "1"),
+    "z1": ("sum over networks of the state x (theta, then p for momentum)", "1"),
+    "zz": ("sum over networks of x x^T", "1"),
+    "f1": ("sum over networks of the outputs on the probe inputs", "1"),
+    "ff": ("sum over networks of products of probe outputs", "1"),
+    "loss": ("sum over networks of the training loss U", "1"),
+    "loss2": ("sum over networks of U^2", "1"),
+    "kinetic": ("sum over networks of |p|^2 / 2 (0 without momentum)", "1"),
+    "test_loss": ("sum over networks of the test loss against the noiseless teacher", "1"),
+    "grad2": ("sum over networks of |grad U|^2", "1"),
+    "lap": ("sum over networks of a Hutchinson estimate of the Laplacian of U", "1"),
+    "medium": ("sum over networks of the accumulated medium entropy", "nats"),
+    "medium2": ("sum over networks of the squared accumulated medium entropy", "nats^2"),
+    "sample_state": ("state x of the sampled networks (the first of each block)", "1"),
+    "sample_medium": ("accumulated medium entropy of the sampled networks", "nats"),
+    "sample_output": ("probe outputs of the sampled networks", "1"),
+    "step": ("training step of the record", "1"),
+    "block": ("block index (keys derive from it)", "1"),
+}
+PARTIAL = ("loss", "test_loss", "grad2", "lap", "medium", "kinetic")
+
+
+def build(p: Mapping):
+    """(Trainer, InitialEnsemble) of a point's parameters."""
+    from nnfield.teacher_student import MLP, InitialEnsemble, Task, Trainer
+
+    d = p["input_dim"]
+    teacher = MLP(d, p["teacher_width"], p["teacher_depth"], p["activation"])
+    task = Task.from_teacher(teacher, p["data_seed"], p["train_size"], p["test_size"],
+                             p["probes"], p["label_noise"])  # fmt: skip
+    student = MLP(d, p["width"], p["depth"], p["activation"])
+    trainer = Trainer(student, task, p["optimizer"], p["learning_rate"], p["temperature"],
+                      p["weight_decay"], p["batch_size"], p["momentum"])  # fmt: skip
+    return trainer, InitialEnsemble.of(trainer, p["initial"], (p["data_seed"], 1))
+
+
+def state_moments(p: Mapping, state_dim: int) -> bool:
+    """Whether the state covariance is stored: only where the ensemble outnumbers the state."""
+    return p["networks"] > state_dim + 1
+
+
+def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
+    from nnfield.rng import point_key
+    from nnfield.teacher_student import run_blocks
+
+    p = spec.params
+    trainer, initial = build(p)
+    blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
+    n_records = p["steps"] // p["record_every"] + 1
+    rec = run_blocks(
+        trainer, initial, point_key(spec.seed, spec.study, spec.name), blocks, p["block_size"],
+        n_records, p["record_every"], p["samples"], state_moments(p, trainer.state_dim),
+        progress, spec.name,
+    )  # fmt: skip
+    dims = {
+        "z1": ("dim",), "zz": ("dim", "dim2"), "f1": ("probe",), "ff": ("probe", "probe2"),
+        "sample_state": ("sample", "dim"), "sample_medium": ("sample",),
+        "sample_output": ("sample", "probe"),
+    }  # fmt: skip
+    data = {k: (("block", "step", *dims.get(k, ())), v) for k, v in rec.sums.items()}
+    data.update({k: (("block", "step", *dims[k]), v) for k, v in rec.samples.items()})
+    ds = xr.Dataset(
+        {"count": (("block",), rec.count), **data},
+        coords={"block": np.asarray(list(blocks), dtype=np.int64), "step": rec.steps},
+    )
+    ds.attrs = provenance("learning", spec.name, spec.sha256, backend_name())
+    ds.attrs.update(
+        {k: p[k] for k in ("problem", "optimizer", "initial", "learning_rate", "temperature")},
+        n_blocks=np.int64(p["networks"] // p["block_size"]),
+        params=spec.to_json(),
+    )
+    return annotate(ds, RAW_META)
+
+
+def _entropy(first: np.ndarray, second: np.ndarray, total: float) -> np.ndarray:
+    """Bias-corrected Gaussian entropy from the means of x and x x^T."""
+    cov = (second - first[..., :, None] * first[..., None, :]) * total / (total - 1)
+    return entropy_from_covariance(cov, total)
+
+
+def _knn(samples: np.ndarray) -> stats.Estimate:
+    """k-NN entropy per record of the sampled outputs (B, R, S, k), blocks as jackknife blocks."""
+    b, r, s, _ = samples.shape
+    values, errors = np.empty(r), np.empty(r)
+    for i in range(r):
+        e = knn_entropy(samples[:, i].reshape(b * s, -1), k=4, blocks=b)
+        values[i], errors[i] = e.value, e.stderr
+    return stats.Estimate(values, errors, values)
+
+
+def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
+    """(jackknife estimates by name, exact values by name, extras) of one teacher-student point."""
+    from nnfield.fluctuation import bootstrap_mean_exp, interval_entropy_production
+
+    trainer, initial = build(p)
+    counts = ds["count"].values
+    total = float(counts.sum())
+    temp = float(p["temperature"])
+    steps = ds["step"].values
+    gaps = np.diff(steps).astype(float)
+    names = [*PARTIAL, "f1", "ff"] + (["z1", "zz"] if "zz" in ds else [])
+    sums = {k: ds[k].values for k in names}
+    est = {
+        "loss": stats.jackknife(sums, counts, lambda m: m["loss"]),
+        "test_loss": stats.jackknife(sums, counts, lambda m: m["test_loss"]),
+        "medium": stats.jackknife(sums, counts, lambda m: m["medium"]),
+        "tconf_ratio": stats.jackknife(sums, counts, lambda m: m["grad2"] / (m["lap"] * temp)),
+        "entropy_function": stats.jackknife(
+            sums, counts, lambda m: _entropy(m["f1"], m["ff"], total)
+        ),
+    }
+    extras: dict = {}
+    if p["probes"] <= 10:
+        est["entropy_function_knn"] = _knn(ds["sample_output"].values)
+    exact = {"entropy": np.where(steps == 0, initial.entropy, np.nan)}
+    if "zz" in ds:
+
+        def entropy(m):
+            return _entropy(m["z1"], m["zz"], total)
+
+        def free(m):
+            return m["loss"] + m["kinetic"] - temp * entropy(m)
+
+        est["entropy"] = stats.jackknife(sums, counts, entropy)
+        est["pi"] = stats.jackknife(
+            sums, counts, lambda m: (np.diff(entropy(m), axis=-1) + np.diff(m["medium"])) / gaps
+        )
+        est["free_energy"] = stats.jackknife(sums, counts, free)
+        extras["d_free"] = stats.jackknife(sums, counts, lambda m: np.diff(free(m), axis=-1))
+        mean = sums["z1"].sum(0) / total
+        cov = (
+            (sums["zz"].sum(0) / total - mean[:, :, None] * mean[:, None, :]) * total / (total - 1)
+        )
+        states = ds["sample_state"].values  # (B, R, S, D)
+        b, r, s, d = states.shape
+        states = states.transpose(0, 2, 1, 3).reshape(b * s, r, d)
+        medium = ds["sample_medium"].values.transpose(0, 2, 1).reshape(b * s, r)
+        delta = interval_entropy_production(states, medium, mean, cov)
+        est["ift"], extras["ift_ess"] = bootstrap_mean_exp(delta)
+    extras["free_energy_asserted"] = p["optimizer"] in ("sgld", "momentum")
+    extras["state_dim"] = trainer.state_dim
+    return est, exact, extras
