@@ -223,12 +223,32 @@ def _check_depth(depth: Mapping[str, Any]) -> None:
                   f"{key}.block_size")  # fmt: skip
 
 
+def optimizers(prob: Mapping[str, Any]) -> list[str]:
+    """The optimizers of a learning problem (one name or a list in the config)."""
+    opt = prob["optimizer"]
+    return [opt] if isinstance(opt, str) else list(opt)
+
+
 def _check_learning(cfg: Mapping[str, Any]) -> None:
-    """Cross-field checks of the learning study (stability, noise dimensions, block count)."""
+    """Cross-field checks of the learning study (stability, noise, batches, block count)."""
     key = "studies.learning"
     _check_unique_names(cfg["problems"], f"{key}.problems")
+    if cfg["samples"] > cfg["block_size"]:
+        raise ConfigError(f"config key '{key}.samples': {cfg['samples']} sampled networks per "
+                          f"block exceed block_size {cfg['block_size']}")  # fmt: skip
     for i, prob in enumerate(cfg["problems"]):
         where = f"{key}.problems[{i}]"
+        if prob["steps"] % prob["record_every"]:
+            raise ConfigError(
+                f"config key '{where}.record_every': {prob['record_every']} does not divide "
+                f"steps = {prob['steps']}"
+            )
+        if prob["kind"] == "teacher_student":
+            _check_teacher_student(prob, where)
+            continue
+        if "momentum" in optimizers(prob):
+            raise ConfigError(f"config key '{where}.optimizer': momentum is for teacher_student "
+                              "problems only")  # fmt: skip
         top = max(prob["hessian_eigenvalues"])
         for j, lr in enumerate(prob["learning_rates"]):
             if not lr * top < 2:
@@ -237,17 +257,12 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
                     f"Hessian eigenvalue {top} must be < 2, or gradient descent diverges"
                 )
         dim = len(prob["hessian_eigenvalues"])
-        if prob["optimizer"] == "sgd" and len(prob.get("noise_eigenvalues", [])) != dim:
+        if "sgd" in optimizers(prob) and len(prob.get("noise_eigenvalues", [])) != dim:
             raise ConfigError(
                 f"config key '{where}.noise_eigenvalues': sgd needs one per dimension ({dim})"
             )
-        if prob["optimizer"] == "sgld" and prob.get("noise_eigenvalues"):
+        if optimizers(prob) == ["sgld"] and prob.get("noise_eigenvalues"):
             raise ConfigError(f"config key '{where}.noise_eigenvalues': only for optimizer sgd")
-        if prob["steps"] % prob["record_every"]:
-            raise ConfigError(
-                f"config key '{where}.record_every': {prob['record_every']} does not divide "
-                f"steps = {prob['steps']}"
-            )
         if cfg["networks"] <= dim + 1:
             raise ConfigError(
                 f"config key '{key}.networks': the entropy estimator needs more networks than "
@@ -255,6 +270,25 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
             )
     _check_blocks(cfg["networks"], cfg["block_size"], cfg["shards"], f"{key}.networks",
                   f"{key}.block_size")  # fmt: skip
+
+
+def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
+    """Temperatures > 0 (the medium entropy is heat / T), batches that divide the data."""
+    for j, temp in enumerate(prob["temperatures"]):
+        if not temp > 0:
+            raise ConfigError(
+                f"config key '{where}.temperatures[{j}]': must be > 0 (the medium entropy is "
+                "heat / T; give plain SGD a small temperature)"
+            )
+    for j, size in enumerate(prob.get("batch_sizes", [])):
+        if prob["train_size"] % size:
+            raise ConfigError(f"config key '{where}.batch_sizes[{j}]': {size} does not divide "
+                              f"train_size {prob['train_size']}")  # fmt: skip
+    if prob.get("batch_sizes") and "sgd" not in optimizers(prob):
+        raise ConfigError(f"config key '{where}.batch_sizes': minibatches are for optimizer sgd")
+    for name in ("hessian_eigenvalues", "noise_eigenvalues"):
+        if name in prob:
+            raise ConfigError(f"config key '{where}.{name}': only for kind quadratic")
 
 
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
@@ -344,33 +378,60 @@ def expand_depth(cfg: Mapping[str, Any]) -> list[PointSpec]:
 
 
 def expand_learning(cfg: Mapping[str, Any]) -> list[PointSpec]:
-    """Points of the learning study: problem x learning rate x temperature x initial ensemble."""
+    """Points of the learning study: problem x (architecture) x optimizer x (batch size) x
+    learning rate x temperature x initial ensemble."""
     points = []
+    common = {k: int(cfg[k]) for k in ("networks", "block_size", "shards", "samples")}
     for prob in cfg["problems"]:
-        temperatures = prob["temperatures"] if prob["optimizer"] == "sgld" else [0.0]
-        for lr in prob["learning_rates"]:
-            for temp in temperatures:
-                for initial in prob["initial"]:
-                    params = {
-                        "problem": prob["name"],
-                        "kind": prob["kind"],
-                        "hessian_eigenvalues": [float(v) for v in prob["hessian_eigenvalues"]],
-                        "rotation": float(prob["rotation"]),
-                        "optimizer": prob["optimizer"],
-                        "learning_rate": float(lr),
-                        "temperature": float(temp),
-                        "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
-                        "initial": initial,
-                        "steps": int(prob["steps"]),
-                        "record_every": int(prob["record_every"]),
-                        "networks": int(cfg["networks"]),
-                        "block_size": int(cfg["block_size"]),
-                        "shards": int(cfg["shards"]),
-                    }
-                    name = (f"problem~{prob['name']}/lr~{_number(float(lr))}/"
-                            f"T~{_number(float(temp))}/initial~{initial}")  # fmt: skip
-                    points.append(PointSpec("learning", name, int(cfg["seed"]), params))
+        for opt, arch, arch_name in _learning_variants(prob):
+            temperatures = [0.0] if prob["kind"] == "quadratic" and opt == "sgd" else (
+                prob["temperatures"])  # fmt: skip
+            for lr in prob["learning_rates"]:
+                for temp in temperatures:
+                    for initial in prob["initial"]:
+                        params = {
+                            "problem": prob["name"], "kind": prob["kind"], "optimizer": opt,
+                            **arch, "learning_rate": float(lr), "temperature": float(temp),
+                            "initial": initial, "steps": int(prob["steps"]),
+                            "record_every": int(prob["record_every"]), **common,
+                        }  # fmt: skip
+                        name = (f"problem~{prob['name']}/{arch_name}lr~{_number(float(lr))}/"
+                                f"T~{_number(float(temp))}/initial~{initial}")  # fmt: skip
+                        points.append(PointSpec("learning", name, int(cfg["seed"]), params))
     return points
+
+
+def _learning_variants(prob: Mapping[str, Any]):
+    """(optimizer, its problem parameters, its name part) for each optimizer (x width x depth
+    x batch size for teacher-student problems)."""
+    if prob["kind"] == "quadratic":
+        for opt in optimizers(prob):
+            yield (
+                opt,
+                {
+                    "hessian_eigenvalues": [float(v) for v in prob["hessian_eigenvalues"]],
+                    "rotation": float(prob["rotation"]),
+                    "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
+                },
+                ("" if isinstance(prob["optimizer"], str) else f"opt~{opt}/"),
+            )
+        return
+    data = {
+        "input_dim": int(prob["input_dim"]), "activation": prob["activation"],
+        "teacher_width": int(prob["teacher"]["width"]),
+        "teacher_depth": int(prob["teacher"]["depth"]),
+        **{k: int(prob[k]) for k in ("train_size", "test_size", "probes", "data_seed")},
+        **{k: float(prob[k]) for k in ("label_noise", "weight_decay", "momentum")},
+    }  # fmt: skip
+    for opt in optimizers(prob):
+        batches = prob.get("batch_sizes", [prob["train_size"]]) if opt == "sgd" else [
+            prob["train_size"]]  # fmt: skip
+        for width in prob["widths"]:
+            for depth in prob["depths"]:
+                for batch in batches:
+                    arch = {**data, "width": int(width), "depth": int(depth),
+                            "batch_size": int(batch)}  # fmt: skip
+                    yield opt, arch, f"opt~{opt}/N~{width}/L~{depth}/B~{batch}/"
 
 
 EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth, "learning": expand_learning}

@@ -8,7 +8,9 @@
   upper bound otherwise.
 - k-nearest-neighbour (Kozachenko-Leonenko): H = psi(M) - psi(k) + log V_p + p <log eps_k>, with
   eps_k the distance to the k-th neighbour and V_p the unit-ball volume; consistent for any
-  density, usable in low dimension (p <= 10).  Its error is a delete-one-block jackknife.
+  density, usable in low dimension (p <= 10).  The points are first whitened by their sample
+  covariance (H(L^-1 x) + log det L = H(x)), which removes the estimator's large finite-sample
+  bias for strongly correlated coordinates.  Its error is a delete-one-block jackknife.
 """
 
 from __future__ import annotations
@@ -61,13 +63,16 @@ def knn_entropy(points: np.ndarray, k: int = 4, blocks: int = 20) -> EntropyEsti
         raise ValueError(f"the k-nearest-neighbour estimator is for dimension <= 10, got {p}")
     if m <= k:
         raise ValueError(f"need more than k = {k} points, got {m}")
+    chol = np.linalg.cholesky(np.cov(x, rowvar=False).reshape(p, p))
+    log_det = float(np.sum(np.log(np.diag(chol))))
+    x = np.linalg.solve(chol, (x - x.mean(axis=0)).T).T
     dist, _ = cKDTree(x).query(x, k=k + 1)
     eps = dist[:, -1]
     if np.any(eps <= 0):
         raise ValueError("coincident points: the k-NN estimator needs distinct points")
     log_ball = p / 2 * np.log(np.pi) - special.gammaln(p / 2 + 1)
     terms = p * np.log(eps)
-    const = special.digamma(m) - special.digamma(k) + log_ball
+    const = special.digamma(m) - special.digamma(k) + log_ball + log_det
     value = const + float(terms.mean())
     # delete-one-block jackknife of the mean of the per-point terms
     usable = m - m % blocks

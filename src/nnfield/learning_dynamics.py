@@ -12,6 +12,8 @@ float64), from which analysis forms means, covariances and entropies:
     grad2                sum of |grad U|^2 (configurational temperature <|grad U|^2> / <lap U>)
     medium, medium2      sums of the medium entropy accumulated since step 0 and its square,
                          from the exact transition-kernel log-ratio of every step (nats)
+and, unsummed, q and the accumulated medium entropy of the first ``samples`` networks of each
+block (per-sample total entropy production and its fluctuation theorem).
 Network j of block b draws step n from fold_in(fold_in(fold_in(key, b), j), n).
 """
 
@@ -66,10 +68,18 @@ class Recorded:
     grad2: np.ndarray
     medium: np.ndarray
     medium2: np.ndarray
+    sample_state: np.ndarray  # (B, R, S, p) q of the first S networks of each block
+    sample_medium: np.ndarray  # (B, R, S) their accumulated medium entropy
 
 
 def make_block_function(
-    dyn: NoisyQuadratic, mean0, cov0, block_size: int, n_records: int, record_every: int
+    dyn: NoisyQuadratic,
+    mean0,
+    cov0,
+    block_size: int,
+    n_records: int,
+    record_every: int,
+    samples: int = 0,
 ):
     """A jitted ``(key, block) -> sums`` running ``n_records - 1`` records of ``record_every``
     steps from q0 ~ N(mean0, cov0)."""
@@ -85,7 +95,7 @@ def make_block_function(
         u = 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q)
         g = q @ a
         return (q.sum(0), q.T @ q, u.sum(), (u * u).sum(), (g * g).sum(), medium.sum(),
-                (medium * medium).sum())  # fmt: skip
+                (medium * medium).sum(), q[:samples], medium[:samples])  # fmt: skip
 
     def log_ratio(q, q_next):
         fwd = q_next - q @ m.T
@@ -123,13 +133,23 @@ def make_block_function(
 
 
 def run_blocks(
-    dyn, mean0, cov0, key, blocks, block_size, n_records, record_every, progress=None, label=""
+    dyn,
+    mean0,
+    cov0,
+    key,
+    blocks,
+    block_size,
+    n_records,
+    record_every,
+    progress=None,
+    label="",
+    samples: int = 0,
 ) -> Recorded:
     """Per-block recorded sums for ``blocks``; progress lines as in nnfield.ensemble."""
     from nnfield.ensemble import run_with_progress
 
-    fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every)
+    fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every, samples)
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
-    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(7)]
+    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(9)]
     steps = np.arange(n_records) * record_every
     return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *cols)

@@ -1,0 +1,242 @@
+"""Teacher-student training ensembles (nnfield.teacher_student) against exact results.
+
+The linear student (depth 0) has an exactly quadratic loss, U = U* + q^T A q / 2 with
+q = theta - theta*, A = X^T X / n + weight_decay I over the inputs with a constant column, so
+SGLD and the momentum (BAOAB) optimizer are linear-Gaussian and every observable has an exact
+value.  For nonlinear students the kernel log-ratio of each optimizer is checked by the one-step
+fluctuation theorem <exp(-[ln p0(x0) - ln p0(eps x1) + medium])> = 1, exact for any kernel.
+Every comparison is a z-test on the observable's own error."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from nnfield import stats
+from nnfield.entropy import entropy_from_covariance
+from nnfield.fluctuation import bootstrap_mean_exp
+from nnfield.teacher_student import MLP, InitialEnsemble, Task, Trainer, run_blocks
+from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
+
+ALPHA = 1e-3
+TEACHER = MLP(2, 4, 1)
+TASK = Task.from_teacher(TEACHER, seed=7, train_size=16, test_size=32, probes=3, label_noise=0.1)
+
+
+def linear_problem(weight_decay: float):
+    """(A, theta*, U*) of the linear student on TASK."""
+    x = np.column_stack([TASK.train_x, np.ones(TASK.train_y.size)])
+    n = x.shape[0]
+    a = x.T @ x / n + weight_decay * np.eye(x.shape[1])
+    theta = np.linalg.solve(a, x.T @ TASK.train_y / n)
+    r = x @ theta - TASK.train_y
+    return a, theta, 0.5 * np.mean(r * r) + 0.5 * weight_decay * theta @ theta
+
+
+def moments(rec, name1: str, name2: str):
+    """Sums dict and a function giving the ensemble covariance from the means."""
+    total = float(rec.count.sum())
+
+    def cov(m):
+        mean = m[name1]
+        return (m[name2] - mean[..., :, None] * mean[..., None, :]) * total / (total - 1)
+
+    return total, cov
+
+
+def baoab_matrices(a: np.ndarray, eta: float, beta: float, temp: float):
+    """(M, Xi, K): one BAOAB step x' = M x + noise(Xi) on x = (q, p) for U = q^T A q / 2, and
+    K mapping x to the state just before the O step."""
+    n = a.shape[0]
+    h = np.sqrt(eta)
+    eye, zero = np.eye(n), np.zeros((n, n))
+    kick = np.block([[eye, zero], [-0.5 * h * a, eye]])
+    drift = np.block([[eye, 0.5 * h * eye], [zero, eye]])
+    thermostat = np.block([[eye, zero], [zero, beta * eye]])
+    before = drift @ kick
+    after = kick @ drift
+    noise = np.zeros((2 * n, 2 * n))
+    noise[n:, n:] = (1 - beta**2) * temp * eye
+    return after @ thermostat @ before, after @ noise @ after.T, before
+
+
+def test_linear_student_sgld_follows_exact_theory():
+    """Loss, state entropy, accumulated medium entropy and T_conf of SGLD on the linear student
+    equal the exact linear-Gaussian propagation at every record (broad initial ensemble)."""
+    wd, eta, temp = 0.05, 0.1, 0.02
+    trainer = Trainer(MLP(2, 1, 0, "linear"), TASK, "sgld", eta, temp, wd, 16)
+    initial = InitialEnsemble.of(trainer, "broad", 0)
+    n_records, every = 6, 10
+    rec = run_blocks(trainer, initial, jax.random.key(1), range(40), 250, n_records, every, 0)
+    a, theta_star, u_star = linear_problem(wd)
+    step = LinearGaussianStep.sgld(a, eta, temp)
+    total, cov = moments(rec, "z1", "zz")
+    sums, counts = rec.sums, rec.count
+    est = {
+        "loss": stats.jackknife(sums, counts, lambda m: m["loss"]),
+        "entropy": stats.jackknife(sums, counts, lambda m: entropy_from_covariance(cov(m), total)),
+        "medium": stats.jackknife(sums, counts, lambda m: m["medium"]),
+        "grad2": stats.jackknife(sums, counts, lambda m: m["grad2"]),
+        "lap": stats.jackknife(sums, counts, lambda m: m["lap"]),
+    }
+    mean, c = initial.mean - theta_star, np.diag(initial.std**2)
+    s0, produced = gaussian_entropy(c), 0.0
+    want = {k: [] for k in est}
+    for n in range(rec.steps[-1] + 1):
+        if n % every == 0:
+            want["loss"].append(u_star + 0.5 * (np.trace(a @ c) + mean @ a @ mean))
+            want["entropy"].append(gaussian_entropy(c))
+            want["medium"].append(produced - (gaussian_entropy(c) - s0))
+            want["grad2"].append(np.trace(a @ a @ c) + mean @ a @ a @ mean)
+            want["lap"].append(np.trace(a))
+        produced += step.entropy_production(mean, c)
+        mean, c = step.propagate(mean, c)
+    z = np.concatenate([((est[k].value - np.array(want[k])) / est[k].stderr)[1:] for k in est])
+    assert np.all(np.isfinite(z))
+    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, z.size), np.abs(z).max()
+
+
+def test_linear_student_momentum_follows_exact_theory():
+    """The momentum optimizer (BAOAB, p odd under time reversal) on the linear student: the
+    phase-space entropy, the heat released by the thermostat and <|grad U|^2> match the exact
+    Gaussian propagation, and at the end T_conf = T (BAOAB samples the configurational Gibbs
+    law of a quadratic exactly)."""
+    wd, eta, temp, beta = 0.05, 0.1, 0.02, 0.8
+    trainer = Trainer(MLP(2, 1, 0, "linear"), TASK, "momentum", eta, temp, wd, 16, beta)
+    initial = InitialEnsemble.of(trainer, "broad", 0)
+    n_records, every = 6, 20
+    rec = run_blocks(trainer, initial, jax.random.key(2), range(40), 250, n_records, every, 0)
+    a, theta_star, _ = linear_problem(wd)
+    m_step, xi, before = baoab_matrices(a, eta, beta, temp)
+    p_dim = a.shape[0]
+    total, cov = moments(rec, "z1", "zz")
+    sums, counts = rec.sums, rec.count
+    est = {
+        "entropy": stats.jackknife(sums, counts, lambda m: entropy_from_covariance(cov(m), total)),
+        "medium": stats.jackknife(sums, counts, lambda m: m["medium"]),
+        "grad2": stats.jackknife(sums, counts, lambda m: m["grad2"]),
+        "kinetic": stats.jackknife(sums, counts, lambda m: m["kinetic"]),
+    }
+    mean = initial.mean - np.concatenate([theta_star, np.zeros(p_dim)])
+    c = np.diag(initial.std**2)
+    heat = 0.0
+    want = {k: [] for k in est}
+    for n in range(rec.steps[-1] + 1):
+        if n % every == 0:
+            want["entropy"].append(gaussian_entropy(c))
+            want["medium"].append(heat)
+            q_mean, q_cov = mean[:p_dim], c[:p_dim, :p_dim]
+            want["grad2"].append(np.trace(a @ a @ q_cov) + q_mean @ a @ a @ q_mean)
+            want["kinetic"].append(
+                0.5 * (np.trace(c[p_dim:, p_dim:]) + mean[p_dim:] @ mean[p_dim:])
+            )
+        y_mean, y_cov = before @ mean, before @ c @ before.T
+        p2 = np.trace(y_cov[p_dim:, p_dim:]) + y_mean[p_dim:] @ y_mean[p_dim:]
+        heat += (1 - beta**2) * (p2 - temp * p_dim) / (2 * temp)
+        mean, c = m_step @ mean, m_step @ c @ m_step.T + xi
+    z = np.concatenate([((est[k].value - np.array(want[k])) / est[k].stderr)[1:] for k in est])
+    assert np.all(np.isfinite(z))
+    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, z.size), np.abs(z).max()
+    t_conf = stats.jackknife(sums, counts, lambda m: m["grad2"][..., -1] / (m["lap"][..., -1]))
+    assert abs(float(t_conf.value) - temp) / float(t_conf.stderr) < stats.bonferroni_z(ALPHA, 1)
+
+
+@pytest.mark.parametrize(("optimizer", "batch"), [("sgld", 16), ("sgd", 4), ("momentum", 16)])
+def test_kernel_log_ratio_satisfies_the_one_step_fluctuation_theorem(optimizer, batch):
+    """Nonlinear tanh students: for one step from the Gaussian initial density p0 the
+    generalised fluctuation theorem <exp(-[ln p0(x0) - ln p0(eps x1) + ln K(x0 -> x1) /
+    K(eps x1 -> eps x0)])> = 1 holds for any kernel, so it checks the Gaussian-mixture
+    (minibatch) and BAOAB log-ratios, signs and normalisations included; a log-ratio half the right
+    one (noise variance off by 2) fails it."""
+    trainer = Trainer(MLP(2, 4, 1), TASK, optimizer, 0.02, 0.05, 0.05, batch, 0.5)
+    initial = InitialEnsemble.of(trainer, "broad", 0)
+    rec = run_blocks(trainer, initial, jax.random.key(3), range(80), 800, 2, 1, samples=800)
+    states = rec.samples["sample_state"].transpose(0, 2, 1, 3).reshape(-1, 2, trainer.state_dim)
+    medium = rec.samples["sample_medium"].transpose(0, 2, 1).reshape(-1, 2)[:, 1]
+    p_dim = trainer.n_params
+    flip = np.concatenate([np.ones(p_dim), -np.ones(trainer.state_dim - p_dim)])
+
+    def log_p0(x):
+        return -0.5 * np.sum(((x - initial.mean) / initial.std) ** 2, axis=-1)
+
+    base = log_p0(states[:, 0]) - log_p0(states[:, 1] * flip)
+    est, ess = bootstrap_mean_exp(base + medium)
+    assert ess > 4000, ess
+    crit = stats.bonferroni_z(ALPHA, 1)
+    assert abs(float(est.value) - 1) / float(est.stderr) < crit, est
+    wrong, _ = bootstrap_mean_exp(base + 0.5 * medium)
+    assert abs(float(wrong.value) - 1) / float(wrong.stderr) > crit, wrong
+
+
+def test_function_space_entropy_of_the_linear_student_is_exact():
+    """Outputs on the probes are linear in theta, hence Gaussian with covariance J Sigma J^T:
+    the Gaussian and the k-NN estimates both match it at initialisation and after training."""
+    from nnfield.entropy import knn_entropy
+
+    trainer = Trainer(MLP(2, 1, 0, "linear"), TASK, "sgld", 0.1, 0.02, 0.05, 16)
+    initial = InitialEnsemble.of(trainer, "broad", 0)
+    rec = run_blocks(trainer, initial, jax.random.key(4), range(20), 500, 2, 30, samples=100)
+    total, cov = moments(rec, "f1", "ff")
+    gauss = stats.jackknife(rec.sums, rec.count, lambda m: entropy_from_covariance(cov(m), total))
+    a, _, _ = linear_problem(0.05)
+    step = LinearGaussianStep.sgld(a, 0.1, 0.02)
+    c = np.diag(initial.std**2)
+    jac = np.column_stack([TASK.probe_x, np.ones(len(TASK.probe_x))])
+    exact = [gaussian_entropy(jac @ c @ jac.T)]
+    for _ in range(30):
+        c = step.propagate(np.zeros(3), c)[1]
+    exact.append(gaussian_entropy(jac @ c @ jac.T))
+    samples = rec.samples["sample_output"]
+    knn = [knn_entropy(samples[:, r].reshape(-1, 3), k=4, blocks=20) for r in range(2)]
+    z = [(gauss.value[r] - exact[r]) / gauss.stderr[r] for r in range(2)]
+    z += [(knn[r].value - exact[r]) / knn[r].stderr for r in range(2)]
+    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, 4), z
+
+
+def test_teacher_student_study_second_law_shards_and_config_errors():
+    """simulate -> merge -> analyze for the three optimizers from both initial ensembles: the
+    state entropy at step 0 equals the exact initial entropy, Pi >= 0 everywhere, dF <= 0 for
+    the isotropic optimizers (only measured for minibatch SGD), the entropy rises from the
+    narrow and falls from the broad ensemble; two shards give bit-identical results; bad
+    teacher-student configs name their keys."""
+    from nnfield.config import ConfigError, expand, validate
+    from nnfield.studies import learning
+
+    problem = {"name": "ts", "kind": "teacher_student", "widths": [3],
+               "optimizer": ["sgld", "sgd", "momentum"], "batch_sizes": [8],
+               "learning_rates": [0.05], "temperatures": [0.002], "steps": 40,
+               "record_every": 10, "train_size": 16}  # fmt: skip
+    cfg = {"studies": {"learning": {"seed": 5, "networks": 4000, "block_size": 200,
+                                    "samples": 20, "problems": [problem]}}}  # fmt: skip
+    points = expand(validate(cfg))["learning"]
+    assert len(points) == 6
+    merged = [learning.merge([learning.simulate(spec, 0)]) for spec in points.values()]
+    out = learning.analyze(merged, {})
+    z0 = (out["entropy"] - out["entropy_exact"]).isel(step=0) / out["entropy_se"].isel(step=0)
+    assert np.abs(z0.values).max() < stats.bonferroni_z(ALPHA, z0.size)
+    assert out["pi_violation"].values.tolist() == [0] * 6
+    isotropic = out["optimizer"].values != "sgd"
+    assert np.all(out["free_energy_violation"].values[isotropic] == 0)
+    assert out["free_energy_asserted"].values.tolist() == isotropic.astype(int).tolist()
+    change = (out["entropy"].isel(step=-1) - out["entropy"].isel(step=0)).values
+    narrow = out["initial"].values == "narrow"
+    assert np.all(change[narrow] > 0) and np.all(change[~narrow] < 0)
+    assert np.all(np.isfinite(out["entropy_function_knn"].values))
+    spec = next(iter(points.values()))
+    sharded = dict(spec.params, shards=2)
+    two = type(spec)(spec.study, spec.name, spec.seed, sharded)
+    parts = [learning.simulate(two, s) for s in (0, 1)]
+    for part in parts:
+        part.attrs["config_sha256"] = merged[0].attrs["config_sha256"]
+    joined = learning.merge(parts[::-1])
+    for name in ("zz", "medium", "sample_state", "lap"):
+        np.testing.assert_array_equal(joined[name].values, merged[0][name].values)
+    bad = [("temperatures", [0.0], r"temperatures\[0\]"),
+           ("batch_sizes", [5], r"batch_sizes\[0\].*divide"),
+           ("hessian_eigenvalues", [1.0], r"hessian_eigenvalues.*quadratic")]  # fmt: skip
+    for key, value, message in bad:
+        study = dict(cfg["studies"]["learning"], problems=[dict(problem, **{key: value})])
+        broken = {"studies": {"learning": study}}
+        with pytest.raises(ConfigError, match=rf"problems\[0\]\.{message}"):
+            validate(broken)
