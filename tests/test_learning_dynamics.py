@@ -11,6 +11,7 @@ import pytest
 
 from nnfield import stats
 from nnfield.entropy import entropy_from_covariance
+from nnfield.fluctuation import converged
 from nnfield.learning_dynamics import NoisyQuadratic, run_blocks
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
@@ -110,9 +111,11 @@ def test_learning_study_matches_exact_theory_and_the_second_law():
     from nnfield.config import ConfigError, expand, validate
     from nnfield.studies import learning
 
-    cfg = {"studies": {"learning": {"seed": 3, "networks": 4000, "block_size": 200, "problems": [
+    cfg = {"studies": {"learning": {"seed": 3, "networks": 4000, "block_size": 200,
+                                    "samples": 200, "problems": [
         {"name": "q", "hessian_eigenvalues": [1.5, 0.4], "rotation": 0.3,
-         "learning_rates": [0.1], "temperatures": [0.3], "initial": ["broad"], "steps": 40},
+         "learning_rates": [0.1], "temperatures": [0.3], "initial": ["broad"], "steps": 40,
+         "record_every": 5},
         {"name": "s", "hessian_eigenvalues": [1.5, 0.4], "rotation": 0.3, "optimizer": "sgd",
          "noise_eigenvalues": [1.0, 0.1], "learning_rates": [0.2], "initial": ["narrow"],
          "steps": 40}]}}}  # fmt: skip
@@ -125,7 +128,7 @@ def test_learning_study_matches_exact_theory_and_the_second_law():
     assert z.max() < stats.bonferroni_z(ALPHA, z.size), z.max()
     assert out["pi_violation"].values.tolist() == [0, 0]
     assert out["free_energy_violation"].values.tolist() == [0, -1]  # not asserted for sgd noise
-    trusted = out["ift_ess"].values > 100
+    trusted = converged(out["ift_ess"].values, int(out["ift_samples"].values[0]))
     z_ift = np.abs(out["ift"] - 1).values[trusted] / out["ift_se"].values[trusted]
     assert trusted.sum() >= 4 and z_ift.max() < stats.bonferroni_z(ALPHA, trusted.sum())
     broad = out.isel(point=0)

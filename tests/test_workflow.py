@@ -43,6 +43,8 @@ studies:
     problems:
       - {name: q, hessian_eigenvalues: [1.0, 0.5], learning_rates: [0.1], temperatures: [0.5],
          initial: [narrow], steps: 20}
+      - {name: ts, kind: teacher_student, widths: [2], optimizer: momentum, train_size: 8,
+         learning_rates: [0.05], temperatures: [0.01], initial: [broad], steps: 20}
 """
 
 
@@ -69,7 +71,9 @@ def test_learning_study_runs_through_the_workflow(finished_run):
     results = finished_run / "results"
     assert (results / "figures/learning_thermo.png").stat().st_size > 0
     ds = xr.open_dataset(results / "learning/learning.nc")
-    assert ds.sizes["point"] == 1 and int(ds["pi_violation"].sum()) == 0
+    assert ds.sizes["point"] == 2 and ds["pi_violation"].values.tolist() == [0, 0]
+    assert ds["kind"].values.tolist() == ["quadratic", "teacher_student"]
+    assert np.isfinite(ds["entropy_function"].sel(point=ds["kind"] == "teacher_student")).all()
 
 
 @pytest.mark.slow

@@ -6,7 +6,11 @@ with p_r the ensemble density at record r and Delta s_medium the exact transitio
 log-ratio accumulated in between (velocities already flipped in it), and <exp(-Delta s_tot)> = 1
 exactly.  Densities are Gaussian N(mean_r, cov_r): exact for linear-Gaussian dynamics, otherwise
 the Gaussian fit of the whole ensemble (the same approximation as the Gaussian entropy).  The
-error of the average is a bootstrap over samples.
+error of the average is a bootstrap over samples.  exp(-Delta s_tot) is heavy-tailed once the
+interval produces more than about a nat: the sample mean is then dominated by rare trajectories
+and biased low, with a bootstrap error that does not show it.  ``converged`` marks the averages
+whose effective sample size is at least MIN_ESS_FRACTION of the samples (for log-normal weights:
+a log-variance below ln 4).
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from nnfield.stats import Estimate
+
+MIN_ESS_FRACTION = 0.25
+
+
+def converged(ess: np.ndarray, n_samples: int) -> np.ndarray:
+    """Whether fluctuation-theorem averages with these effective sample sizes can be trusted."""
+    return np.asarray(ess) >= MIN_ESS_FRACTION * n_samples
 
 
 def gaussian_log_density(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:

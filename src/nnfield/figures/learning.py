@@ -6,7 +6,8 @@ a narrow and a broad initial ensemble (dS/dt has either sign: the "second law of
 the second law); (b) the total entropy production per step Pi >= 0; (c) the free energy
 F = <U> - T S decreasing (isotropic noise) or the accumulated medium entropy (quadratic SGD);
 (d) T_conf / T -> 1; (e) the fluctuation-theorem average <exp(-Delta s_tot)> = 1 per interval,
-shown where its effective sample size is at least MIN_ESS.  Points: Monte Carlo with errors;
+shown where it has converged (nnfield.fluctuation.converged: effective sample size at least a
+quarter of the samples).  Points: Monte Carlo with errors;
 lines: exact linear-Gaussian theory (quadratic problems).  Teacher-student curves are coloured by
 (width, T, optimizer, batch size); solid lines start narrow, dashed start broad.
 """
@@ -17,10 +18,10 @@ import numpy as np
 import xarray as xr
 
 from nnfield.figures import style
+from nnfield.fluctuation import MIN_ESS_FRACTION, converged
 
 INITIAL_COLORS = {"narrow": "#1f77b4", "broad": "#d62728"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
-MIN_ESS = 100.0
 COLUMNS = 5
 
 
@@ -88,7 +89,7 @@ def _row(axes, sel: xr.Dataset, kind: str) -> None:
         got = _values(pt, "ift")
         if got is not None:
             value, err, _ = got
-            trusted = pt["ift_ess"].values >= MIN_ESS
+            trusted = converged(pt["ift_ess"].values, int(pt["ift_samples"]))
             value = np.where(trusted, value, np.nan)
             _series(axes[4], mids, value, err, None, color, None, True, dashed)
 
@@ -113,15 +114,19 @@ def learning_thermo(ds: xr.Dataset):
         axes[row, 1].axhline(0, color="0.5", lw=0.7)
         axes[row, 2].set_ylabel(r"free energy $F$" if isotropic
                                 else "medium entropy (heat/T, nats)")  # fmt: skip
-        axes[row, 3].axhline(1, color="0.5", lw=0.7)
-        axes[row, 3].set_ylabel(r"$T_{\rm conf}/T$")
         if axes[row, 3].has_data():
+            axes[row, 3].axhline(1, color="0.5", lw=0.7)
             axes[row, 3].set_yscale("log")
-        axes[row, 4].axhline(1, color="0.5", lw=0.7)
+        else:
+            axes[row, 3].text(0.5, 0.5, "no temperature", ha="center", va="center",
+                              transform=axes[row, 3].transAxes, fontsize="small")  # fmt: skip
+        axes[row, 3].set_ylabel(r"$T_{\rm conf}/T$")
         if not axes[row, 4].has_data():
-            axes[row, 4].text(0.5, 0.5, f"no interval with ESS >= {MIN_ESS:g}\n(the Gaussian fit "
-                              "of p_t is not exact here)", ha="center", va="center",
+            axes[row, 4].text(0.5, 0.5, "no converged interval: exp(-Delta s_tot) is dominated\n"
+                              "by rare samples (or, teacher-student, the Gaussian fit\nof p_t "
+                              "is not the density)", ha="center", va="center",
                               transform=axes[row, 4].transAxes, fontsize="small")  # fmt: skip
+        axes[row, 4].axhline(1, color="0.5", lw=0.7)
         axes[row, 4].set_ylabel(r"$\langle e^{-\Delta s_{\rm tot}}\rangle$")
         for ax in axes[row]:
             ax.set_xlabel("step")
@@ -130,7 +135,7 @@ def learning_thermo(ds: xr.Dataset):
     axes[0, 1].set_title(r"(b) total entropy production $\Pi \geq 0$")
     axes[0, 2].set_title("(c) free energy / heat")
     axes[0, 3].set_title(r"(d) configurational temperature")
-    axes[0, 4].set_title(f"(e) fluctuation theorem (ESS >= {MIN_ESS:g})")
+    axes[0, 4].set_title(f"(e) fluctuation theorem (ESS >= {MIN_ESS_FRACTION:g} x samples)")
     fig.suptitle("Noisy training as stochastic thermodynamics (points: Monte Carlo; lines: exact; "
                  "teacher-student: solid from narrow, dashed from broad)")  # fmt: skip
     fig.tight_layout()

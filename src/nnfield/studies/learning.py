@@ -225,6 +225,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
         out[f"{name}_exact"] = (("interval" if name in INTERVAL_VARIABLES else "step",), value)
     if "ift_ess" in extras:
         out["ift_ess"] = (("interval",), extras["ift_ess"])
+        out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes["sample"]))
     crit = stats.bonferroni_z(float(options.get("significance", 1e-3)), max(len(steps) - 1, 1))
     violations = {"pi_violation": -1, "free_energy_violation": -1}
     if "pi" in est:
@@ -260,8 +261,9 @@ ANALYSIS_META = {
     "tconf_ratio": ("configurational temperature over T, <|grad U|^2> / (<lap U> T)", "1"),
     "ift": ("fluctuation theorem average <exp(-Delta s_tot)> over the interval (exactly 1; "
             "densities exact for quadratic problems, Gaussian fits for teacher-student)", "1"),
-    "ift_ess": ("effective sample size of exp(-Delta s_tot) (small: ift not to be trusted)",
-                "1"),
+    "ift_ess": ("effective sample size of exp(-Delta s_tot) (below a quarter of ift_samples: "
+                "ift is dominated by rare samples, see nnfield.fluctuation)", "1"),
+    "ift_samples": ("networks whose trajectories enter ift", "1"),
     "pi_violation": ("intervals with Pi < 0 beyond the critical z (0: passed, -1: not "
                      "measurable)", "1"),
     "free_energy_violation": ("intervals with dF > 0 beyond the critical z (0: passed, -1: no "
