@@ -142,14 +142,17 @@ def test_linear_student_momentum_follows_exact_theory():
     assert abs(float(t_conf.value) - temp) / float(t_conf.stderr) < stats.bonferroni_z(ALPHA, 1)
 
 
-@pytest.mark.parametrize(("optimizer", "batch"), [("sgld", 16), ("sgd", 4), ("momentum", 16)])
-def test_kernel_log_ratio_satisfies_the_one_step_fluctuation_theorem(optimizer, batch):
-    """Nonlinear tanh students: for one step from the Gaussian initial density p0 the
-    generalised fluctuation theorem <exp(-[ln p0(x0) - ln p0(eps x1) + ln K(x0 -> x1) /
-    K(eps x1 -> eps x0)])> = 1 holds for any kernel, so it checks the Gaussian-mixture
-    (minibatch) and BAOAB log-ratios, signs and normalisations included; a log-ratio half the right
-    one (noise variance off by 2) fails it."""
-    trainer = Trainer(MLP(2, 4, 1), TASK, optimizer, 0.02, 0.05, 0.05, batch, 0.5)
+@pytest.mark.parametrize(
+    ("optimizer", "batch", "depth"), [("sgld", 16, 1), ("sgd", 4, 1), ("momentum", 16, 2)]
+)
+def test_kernel_log_ratio_satisfies_the_one_step_fluctuation_theorem(optimizer, batch, depth):
+    """Nonlinear tanh students (one and two hidden layers): for one step from the Gaussian
+    initial density p0 the generalised fluctuation theorem
+        <exp(-[ln p0(x0) - ln p0(eps x1) + ln K(x0 -> x1) / K(eps x1 -> eps x0)])> = 1
+    holds for any kernel, so it checks the Gaussian-mixture (minibatch) and BAOAB log-ratios,
+    signs and normalisations included; a log-ratio half the right one (noise variance off by
+    2) fails it."""
+    trainer = Trainer(MLP(2, 4, depth), TASK, optimizer, 0.02, 0.05, 0.05, batch, 0.5)
     initial = InitialEnsemble.of(trainer, "broad", 0)
     rec = run_blocks(trainer, initial, jax.random.key(3), range(80), 800, 2, 1, samples=800)
     states = rec.samples["sample_state"].transpose(0, 2, 1, 3).reshape(-1, 2, trainer.state_dim)
