@@ -45,6 +45,16 @@ studies:
          initial: [narrow], steps: 20}
       - {name: ts, kind: teacher_student, widths: [2], optimizer: momentum, train_size: 8,
          learning_rates: [0.05], temperatures: [0.01], initial: [broad], steps: 20}
+  hidden:
+    seed: 4
+    networks: 200
+    block_size: 20
+    steps: 200
+    burn_in: 50
+    ensembles:
+      - {name: mix, weights: mixture, neurons: 6, contractions: [0.5]}
+      - {name: rings, weights: rings, neurons: 8, subsystems: 2, contractions: [0.5],
+         couplings: [-0.1, 0.0, 0.1]}
 """
 
 
@@ -74,6 +84,18 @@ def test_learning_study_runs_through_the_workflow(finished_run):
     assert ds.sizes["point"] == 2 and ds["pi_violation"].values.tolist() == [0, 0]
     assert ds["kind"].values.tolist() == ["quadratic", "teacher_student"]
     assert np.isfinite(ds["entropy_function"].sel(point=ds["kind"] == "teacher_student")).all()
+
+
+@pytest.mark.slow
+def test_hidden_study_runs_through_the_workflow(finished_run):
+    results = finished_run / "results"
+    assert (results / "figures/hidden_entropy.png").stat().st_size > 0
+    ds = xr.open_dataset(results / "hidden/hidden.nc")
+    assert ds.sizes["point"] == 4 and ds.sizes["ring_fit"] == 1
+    assert np.isfinite(ds["annealed"].sel(point=ds["weights"] == "mixture")).all()
+    assert (ds["nonfinite"] == 0).all()
+    for name, var in ds.variables.items():
+        assert "long_name" in var.attrs and "units" in var.attrs, name
 
 
 @pytest.mark.slow

@@ -15,6 +15,25 @@ from pathlib import Path
 log = logging.getLogger("nnfield")
 
 
+def enable_compilation_cache() -> str | None:
+    """Let simulate jobs share compiled XLA programs across processes (points of the same
+    shapes compile once per machine).  ``NNFIELD_JAX_CACHE`` names the directory (default
+    ``$XDG_CACHE_HOME/nnfield/jax``); set it empty to disable.  Results do not depend on it."""
+    import os
+
+    path = os.environ.get("NNFIELD_JAX_CACHE")
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "nnfield", "jax")
+    if not path:
+        return None
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
 def _simulate(args) -> None:
     from nnfield.config import PointSpec
     from nnfield.store import write_dataset
@@ -22,6 +41,7 @@ def _simulate(args) -> None:
 
     spec = PointSpec.from_json(args.spec)
     study = load(spec.study)
+    enable_compilation_cache()
     log.info("simulate %s/%s shard %d", spec.study, spec.name, args.shard)
     ds = study.simulate(spec, args.shard, progress=log.info)
     write_dataset(ds, args.out)

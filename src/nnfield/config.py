@@ -128,6 +128,9 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
     learning = config.get("studies", {}).get("learning")
     if learning:
         _check_learning(learning)
+    hidden = config.get("studies", {}).get("hidden")
+    if hidden:
+        _check_hidden(hidden)
     npoint = config.get("studies", {}).get("npoint")
     if npoint:
         _check_unique_names(npoint["families"], "studies.npoint.families")
@@ -291,6 +294,60 @@ def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"config key '{where}.{name}': only for kind quadratic")
 
 
+HIDDEN_ONLY = {"antisymmetric_fractions": ("ginibre",), "couplings": ("rings",),
+               "coupling_matrix": ("rings",)}  # fmt: skip
+"""Ensemble keys that apply to some weight kinds only."""
+
+
+def _check_hidden(cfg: Mapping[str, Any]) -> None:
+    """Cross-field checks of the hidden study: subsystems, kind-specific keys, stability of
+    the linear dynamics, the annealed mixture, time blocks and network blocks."""
+    from nnfield.hidden_weights import WeightEnsemble
+
+    key = "studies.hidden"
+    _check_unique_names(cfg["ensembles"], f"{key}.ensembles")
+    if cfg["steps"] % cfg["time_blocks"]:
+        raise ConfigError(f"config key '{key}.time_blocks': {cfg['time_blocks']} does not divide "
+                          f"steps = {cfg['steps']}")  # fmt: skip
+    for i, ens in enumerate(cfg["ensembles"]):
+        where = f"{key}.ensembles[{i}]"
+        if ens["neurons"] % ens["subsystems"]:
+            raise ConfigError(f"config key '{where}.subsystems': {ens['subsystems']} does not "
+                              f"divide neurons = {ens['neurons']}")  # fmt: skip
+        for name, kinds in HIDDEN_ONLY.items():
+            if name in ens and ens["weights"] not in kinds:
+                raise ConfigError(f"config key '{where}.{name}': only for weights "
+                                  f"{' or '.join(kinds)}")  # fmt: skip
+        if ens["weights"] == "rings" and ens["subsystems"] < 2 and any(ens.get("couplings", [])):
+            raise ConfigError(f"config key '{where}.subsystems': coupled rings need at least 2 "
+                              "rings (subsystems)")  # fmt: skip
+        if ens["weights"] == "mixture":
+            if ens["activation"] != "linear" or ens["bias"]:
+                raise ConfigError(f"config key '{where}.activation': the annealed P/P^T "
+                                  "mixture needs activation linear and bias 0 (its component "
+                                  "densities are then exact)")  # fmt: skip
+            if cfg["block_size"] % 2:
+                raise ConfigError(f"config key '{key}.block_size': must be even for the 50/50 "
+                                  f"mixture of {where}")  # fmt: skip
+        if ens["activation"] != "linear":
+            continue
+        for j, gain in enumerate(ens["gains"]):
+            for a in ens["contractions"]:
+                for eps in ens.get("couplings", [0.0]):
+                    radius = WeightEnsemble(
+                        ens["weights"], ens["neurons"], ens["subsystems"], a, coupling=eps,
+                        coupling_matrix=ens.get("coupling_matrix", "symmetric"),
+                    ).spectral_radius()  # fmt: skip
+                    if not gain * radius < 1:
+                        raise ConfigError(
+                            f"config key '{where}.gains[{j}]': g = {gain} times the spectral "
+                            f"radius {radius:g} of W (a = {a}, eps = {eps}) must be < 1, or "
+                            "the linear dynamics diverges"
+                        )
+    _check_blocks(cfg["networks"], cfg["block_size"], cfg["shards"], f"{key}.networks",
+                  f"{key}.block_size")  # fmt: skip
+
+
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
     """Read a YAML config file and validate it."""
     path = Path(path)
@@ -434,7 +491,45 @@ def _learning_variants(prob: Mapping[str, Any]):
                     yield opt, arch, f"opt~{opt}/N~{width}/L~{depth}/B~{batch}/"
 
 
-EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth, "learning": expand_learning}
+def expand_hidden(cfg: Mapping[str, Any]) -> list[PointSpec]:
+    """Points of the hidden study: ensemble x contraction x (antisymmetric fraction, ginibre)
+    x (coupling, rings) x gain x noise."""
+    points = []
+    common = {k: int(cfg[k]) for k in ("networks", "block_size", "shards", "steps", "burn_in",
+                                        "time_blocks")}  # fmt: skip
+    for ens in cfg["ensembles"]:
+        kind = ens["weights"]
+        fractions = ens.get("antisymmetric_fractions", [0.5]) if kind == "ginibre" else [None]
+        couplings = ens.get("couplings", [0.0]) if kind == "rings" else [None]
+        for a in ens["contractions"]:
+            for k in fractions:
+                for eps in couplings:
+                    for gain in ens["gains"]:
+                        for noise in ens["noises"]:
+                            params = {
+                                "ensemble": ens["name"], "weights": kind,
+                                "neurons": int(ens["neurons"]),
+                                "subsystems": int(ens["subsystems"]),
+                                "contraction": float(a),
+                                "antisymmetric_fraction": 0.5 if k is None else float(k),
+                                "coupling": 0.0 if eps is None else float(eps),
+                                "coupling_matrix": ens.get("coupling_matrix", "symmetric"),
+                                "activation": ens["activation"], "gain": float(gain),
+                                "noise": float(noise), "bias": float(ens["bias"]),
+                                "dtype": cfg["dtype"], **common,
+                            }  # fmt: skip
+                            name = (
+                                f"ensemble~{ens['name']}/a~{_number(float(a))}/"
+                                + ("" if k is None else f"k~{_number(float(k))}/")
+                                + ("" if eps is None else f"eps~{_number(float(eps))}/")
+                                + f"g~{_number(float(gain))}/s~{_number(float(noise))}"
+                            )
+                            points.append(PointSpec("hidden", name, int(cfg["seed"]), params))
+    return points
+
+
+EXPANDERS = {"npoint": expand_npoint, "depth": expand_depth, "learning": expand_learning,
+             "hidden": expand_hidden}  # fmt: skip
 
 
 def expand(config: Mapping[str, Any]) -> dict[str, dict[str, PointSpec]]:

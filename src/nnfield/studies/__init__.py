@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-STUDIES = ("npoint", "depth", "learning")
+STUDIES = ("npoint", "depth", "learning", "hidden")
 
 FIGURE_STUDY = {
     "npoint_scaling": "npoint",
@@ -16,6 +16,7 @@ FIGURE_STUDY = {
     "coupling_scaling": "npoint",
     "depth_flow": "depth",
     "learning_thermo": "learning",
+    "hidden_entropy": "hidden",
 }
 """Figure name -> the study whose dataset it draws."""
 

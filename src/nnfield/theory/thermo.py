@@ -15,6 +15,10 @@ Discrete time (SGLD on a quadratic, hidden-state dynamics with linear f):
     the forward pair law p_t(q) K(q -> q') from the time-reversed one p_{t+1}(q') K(q' -> q);
     in the stationary state it is 1/2 tr(G_r^-1 G) - n with G the covariance of (q, q') and G_r
     that of (q', q) (PHYSICS.md section 4).
+Hidden-state dynamics x' = g W x + s xi (PHYSICS.md section 4, linear f with gain g, noise
+Xi = s^2 I) are the case M = g W; their stationary production does not depend on s, and for a
+normal M (eigenvalues lambda_k) it is sum_k 2 (Im lambda_k)^2 / (1 - |lambda_k|^2), which gives
+a^2 (n - tr O^2) / (1 - a^2) for M = a O with O orthogonal or a permutation.
 All entropies are in nats; rates are per unit time (continuous) or per step (discrete).
 """
 
@@ -155,3 +159,42 @@ class LinearGaussianStep:
         solve_f = np.linalg.solve(self.noise, fwd[..., None])[..., 0]
         solve_b = np.linalg.solve(self.noise, bwd[..., None])[..., 0]
         return 0.5 * (np.sum(bwd * solve_b, axis=-1) - np.sum(fwd * solve_f, axis=-1))
+
+
+def hidden_step(weights, noise_std: float, gain: float = 1.0) -> LinearGaussianStep:
+    """Linear hidden-state dynamics x' = g W x + s xi with xi ~ N(0, I) (bias only shifts the
+    mean and changes no entropy production)."""
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    return LinearGaussianStep(gain * w, noise_std**2 * np.eye(w.shape[0]))
+
+
+def normal_entropy_production(eigenvalues) -> float:
+    """Stationary production per step of x' = M x + s xi for a normal M with these eigenvalues
+    (any s): sum_k 2 (Im lambda_k)^2 / (1 - |lambda_k|^2).  Zero for symmetric M."""
+    lam = np.asarray(eigenvalues, dtype=np.complex128)
+    if np.any(np.abs(lam) >= 1):
+        raise ValueError("the dynamics is unstable (an eigenvalue has |lambda| >= 1)")
+    return float(np.sum(2 * lam.imag**2 / (1 - np.abs(lam) ** 2)))
+
+
+def orthogonal_entropy_production(contraction: float, trace_square: float, n: int) -> float:
+    """W = a O with O orthogonal (a permutation, say) and tr O^2 given: a^2 (n - tr O^2) /
+    (1 - a^2) per step; n a^2 / (1 - a^2) for a single n-cycle with n > 2."""
+    a2 = contraction**2
+    return a2 * (n - trace_square) / (1 - a2)
+
+
+def ring_eigenvalues(
+    ring_size: int, rings: int, contraction: float, coupling: float, coupling_matrix: np.ndarray
+) -> np.ndarray:
+    """Eigenvalues of W = I_D (x) a P + eps C (x) I_n (P the n-cycle shift, C a normal D x D
+    matrix): a omega^j + eps c_m for every pair, since the two terms commute."""  # fmt: skip
+    omega = np.exp(2j * np.pi * np.arange(ring_size) / ring_size)
+    c = np.linalg.eigvals(np.atleast_2d(np.asarray(coupling_matrix, dtype=np.float64)))
+    return (contraction * omega[None, :] + coupling * c[:, None]).ravel()
+
+
+ENSEMBLE_TRACE_SQUARE = {"orthogonal": 1.0, "permutation": 2.0}
+"""E tr O^2 over Haar-random orthogonal O (n >= 2) and over uniformly random permutations
+(fixed points of P^2: E[fixed points] + 2 E[2-cycles] = 1 + 1), so the ensemble-mean production
+is a^2 (n - E tr O^2) / (1 - a^2)."""
