@@ -135,6 +135,10 @@ def test_symmetric_weights_produce_no_entropy():
          "antisymmetric_fractions": [0.0], "bias": 0.5},
     ], dtype="float64")  # fmt: skip
     assert np.allclose(ds["ep_exact"].values, 0.0, atol=1e-12)
+    # the biased networks' average state, against the exact (I - W)^-1 b averaged likewise
+    biased = ds.sel(point=ds["ensemble"] == "g")
+    assert_z(biased["subsystem_mean"], biased["subsystem_mean_exact"],
+             biased["subsystem_mean_se"], 1, "subsystem mean")  # fmt: skip
     assert_z(ds["ep_medium"], 0.0, ds["ep_medium_se"], 3, "symmetric medium entropy")
     assert_z(ds["ep"], 0.0, ds["ep_se"], 3, "symmetric production")
 

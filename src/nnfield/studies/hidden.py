@@ -57,6 +57,7 @@ RAW_META = {
     "ep_exact_network": ("exact stationary entropy production per step of the network (linear "
                          "f)", "nats"),
     "subsystem_cov_exact": ("exact stationary covariance of the subsystem averages", "1"),
+    "subsystem_mean_exact": ("exact stationary mean of the subsystem averages", "1"),
     "subsystem_lag_exact": ("exact lag-1 covariance E[xbar_t xbar_{t+1}^T] - mean mean^T", "1"),
     "block": ("block index (keys derive from it)", "1"),
     "member": ("network within its block", "1"),
@@ -171,6 +172,8 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         data["ep_exact_network"] = (mb, np.stack([r[-1]["ep"] for r in results]))
         data["subsystem_cov_exact"] = (sub2, np.stack([r[-1]["cov"] for r in results]))
         data["subsystem_lag_exact"] = (sub2, np.stack([r[-1]["lag"] for r in results]))
+        data["subsystem_mean_exact"] = (sub, np.stack([r[-1]["mean"] for r in results])
+                                        @ averaging.T)  # fmt: skip
     nonfinite = int(finite.size - finite.sum())
     if nonfinite:
         log.warning("%s: %d networks with non-finite results are excluded", spec.name, nonfinite)
@@ -199,9 +202,11 @@ def _per_network(ds: xr.Dataset, p: Mapping) -> dict[str, np.ndarray]:
     mean = ds["xbar1"].values / steps
     cov = ds["xbar2"].values / steps - mean[..., :, None] * mean[..., None, :]
     lag = ds["xbar_lag"].values / steps - mean[..., :, None] * mean[..., None, :]
+    out["subsystem_mean"] = mean
     out["subsystem_corr"] = _correlation(cov)
     out["subsystem_current"] = (lag - np.swapaxes(lag, -1, -2)) / 2
     if "subsystem_cov_exact" in ds:
+        out["subsystem_mean_exact"] = ds["subsystem_mean_exact"].values
         exact = ds["subsystem_cov_exact"].values
         lag_exact = ds["subsystem_lag_exact"].values
         out["subsystem_corr_exact"] = _correlation(exact)
@@ -233,6 +238,12 @@ def analyze_point(ds: xr.Dataset) -> xr.Dataset:
             e = stats.jackknife(sums, counts, lambda m, name=name: m[name])
             out[name] = ((), e.value)
             out[f"{name}_se"] = ((), e.stderr)
+    e = stats.jackknife(sums, counts, lambda m: m["subsystem_mean"])
+    out["subsystem_mean"] = (("subsystem",), e.value)
+    out["subsystem_mean_se"] = (("subsystem",), e.stderr)
+    if "subsystem_mean_exact" in sums:
+        mean_exact = sums["subsystem_mean_exact"].sum(0) / counts.sum()
+        out["subsystem_mean_exact"] = (("subsystem",), mean_exact)
     for name in ("subsystem_corr", "subsystem_current"):
         e = stats.jackknife(sums, counts, lambda m, name=name: m[name])
         out[name] = (("subsystem", "subsystem2"), e.value)
@@ -282,6 +293,7 @@ ANALYSIS_META = {
     "annealed": ("annealed entropy production per step and neuron (W not conditioned on)",
                  "nats"),
     "annealed_medium": ("medium part of annealed", "nats"),
+    "subsystem_mean": ("time and network average of the subsystem average state xbar^mu", "1"),
     "subsystem_corr": ("equal-time correlation of the subsystem averages xbar^mu, xbar^nu",
                        "1"),
     "subsystem_current": ("antisymmetric lag-1 covariance (E[xbar^mu_t xbar^nu_t+1] - "
@@ -299,10 +311,11 @@ ANALYSIS_META = {
     "subsystem": ("subsystem mu", "1"),
     "subsystem2": ("subsystem nu", "1"),
 }  # fmt: skip
-for _name in ("ep", "ep_medium", "annealed", "annealed_medium", "subsystem_corr",
-              "subsystem_current"):  # fmt: skip
+for _name in ("ep", "ep_medium", "annealed", "annealed_medium", "subsystem_mean",
+              "subsystem_corr", "subsystem_current"):  # fmt: skip
     _long, _units = ANALYSIS_META[_name]
     ANALYSIS_META[f"{_name}_se"] = (f"jackknife standard error of {_name}", _units)
+ANALYSIS_META["subsystem_mean_exact"] = ("exact subsystem_mean (mean over networks)", "1")
 ANALYSIS_META["subsystem_corr_exact"] = ("exact subsystem_corr (mean over networks)", "1")
 ANALYSIS_META["subsystem_current_exact"] = ("exact subsystem_current (mean over networks)", "1")
 
