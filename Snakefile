@@ -20,6 +20,7 @@ except nnconfig.ConfigError as err:
 validate(config, "config/schema.yaml", set_default=True)
 
 POINTS = nnconfig.expand(CONFIG)
+DEVICE = CONFIG["device"]
 FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -163,6 +165,74 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, key):
     assert run.returncode != 0
     assert key in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _slurm_cluster() -> dict | None:
+    """Facts about a reachable SLURM cluster (default partition, CPUs of a node, whether sacct
+    works), or None."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return None
+    info = subprocess.run(["sinfo", "-h", "-o", "%P %c"], capture_output=True, text=True)
+    if info.returncode != 0 or not info.stdout.strip():
+        return None
+    rows = [line.split() for line in info.stdout.splitlines()]
+    partition, cpus = next(((p, c) for p, c in rows if p.endswith("*")), rows[0])
+    sacct = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True)
+    return {
+        "partition": partition.rstrip("*"),
+        "cpus": int(cpus.rstrip("+")),
+        "sacct": sacct.returncode == 0 and "disabled" not in sacct.stdout + sacct.stderr,
+    }
+
+
+SLURM = _slurm_cluster()
+REQUIRE_SLURM = os.environ.get("NNFIELD_REQUIRE_SLURM") == "1"
+"""Set by .ci/run after starting its cluster: then a missing cluster fails instead of skipping."""
+POINT_GROUP = 5
+"""Points bundled per submission in the SLURM test (the profile's default is 25)."""
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    """The tiny workflow through `--profile profiles/slurm` on the cluster .ci/run starts (or
+    any reachable one); options a test cluster needs are given on the command line."""
+    work = tmp_path_factory.mktemp("slurm")
+    (work / "tiny.yaml").write_text(TINY)
+    cores = min(4, SLURM["cpus"])
+    extra = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--cores",
+             str(cores), "--group-components", f"point={POINT_GROUP}", "--default-resources",
+             f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
+             "cpus_per_task=1"]  # fmt: skip
+    if not SLURM["sacct"]:
+        extra += ["--slurm-status-command", "squeue"]  # no accounting database
+    run = snakemake(work, "--profile", str(REPO / "profiles/slurm"), *extra)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return work, run.stdout + run.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
+                    reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
+def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
+    """Jobs really ran under sbatch, bundled as the profile says, and wrote the same data."""
+    if SLURM is None:
+        pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
+    work, output = request.getfixturevalue("slurm_run")
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", output)
+    from nnfield import config as nnconfig
+
+    cfg = nnconfig.validate(yaml.safe_load(TINY))
+    points = sum(len(p) for p in nnconfig.expand(cfg).values())
+    expected = -(-points // POINT_GROUP) + len(cfg["studies"])  # point bundles + one per study
+    assert len(submitted) == expected, (len(submitted), expected)
+    logs = sorted((work / "results").glob("*/logs/simulate/**/shard-*.log"))
+    assert logs and all("running in SLURM job" in log.read_text() for log in logs)
+    for path in sorted((finished_run / "results").glob("*/*.nc")) + sorted(
+        (finished_run / "results").glob("*/points/**/*.nc")
+    ):
+        other = work / path.relative_to(finished_run)
+        with xr.open_dataset(path) as local, xr.open_dataset(other) as remote:
+            xr.testing.assert_equal(local, remote)
 
 
 def test_lint_is_clean(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def enable_compilation_cache() -> str | None:
     return path
 
 
+def _check_device(wanted: str) -> None:
+    """Fail early when the config asks for GPUs and JAX sees none (a month of cluster time
+    silently on CPU is the worst outcome)."""
+    import jax
+
+    backend = jax.default_backend()
+    log.info("JAX backend %s, %d device(s): %s", backend, jax.device_count(),
+             ", ".join(str(d) for d in jax.devices()))  # fmt: skip
+    if wanted == "gpu" and backend != "gpu":
+        raise RuntimeError(
+            f"config key 'device' is gpu, but JAX sees only {backend} devices: install the CUDA "
+            "build (pip install -e '.[cuda]') and run on a GPU node, or set device: cpu"
+        )
+
+
 def _simulate(args) -> None:
     from nnfield.config import PointSpec
     from nnfield.store import write_dataset
@@ -43,6 +59,10 @@ def _simulate(args) -> None:
     study = load(spec.study)
     enable_compilation_cache()
     log.info("simulate %s/%s shard %d", spec.study, spec.name, args.shard)
+    if os.environ.get("SLURM_JOB_ID"):
+        log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
+                 os.environ.get("SLURMD_NODENAME", "?"))  # fmt: skip
+    _check_device(args.device)
     ds = study.simulate(spec, args.shard, progress=log.info)
     write_dataset(ds, args.out)
     log.info("wrote %s", args.out)
@@ -64,11 +84,16 @@ def _analyze(args) -> None:
 
     module = load(args.study)
     options = json.loads(args.options) if args.options else {}
+    paths = list(args.points)
+    if args.point_list:
+        paths += [Path(line) for line in args.point_list.read_text().split("\n") if line.strip()]
+    if not paths:
+        raise ValueError("analyze needs point files (POINTS or --point-list)")
     points = []
-    for i, path in enumerate(args.points):
+    for i, path in enumerate(paths):
         points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))
         if (i + 1) % 500 == 0:
-            log.info("read %d/%d point files", i + 1, len(args.points))
+            log.info("read %d/%d point files", i + 1, len(paths))
     ds = module.analyze(points, options)
     write_dataset(ds, args.out)
     log.info("wrote %s", args.out)
@@ -124,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="point spec as JSON (from the Snakefile)")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="gpu: fail unless JAX sees a GPU (the config's `device`)")  # fmt: skip
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("merge", help="join the shards of one point")
@@ -136,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True)
     p.add_argument("--options", default="", help="analysis options as JSON")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("points", nargs="+", type=Path)
+    p.add_argument("--point-list", type=Path,
+                   help="a file naming one point file per line (for sweeps too large for a "
+                        "command line), in addition to POINTS")  # fmt: skip
+    p.add_argument("points", nargs="*", type=Path)
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser("figure", help="draw one figure from its study dataset")

@@ -9,8 +9,8 @@ rule analyze:
     params:
         options=analysis_options,
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../envs/nnfield.yaml"
     shell:

@@ -18,8 +18,8 @@ rule figure:
     log:
         "results/figures/logs/{figure}.log",
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../envs/nnfield.yaml"
     shell:

@@ -7,8 +7,8 @@ rule merge:
     log:
         "results/{study}/logs/merge/{point}.log",
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../envs/nnfield.yaml"
     shell:

@@ -1,0 +1,132 @@
+"""A 10^4-point sweep: DAG build time and aggregation time, each against a 10^2-point baseline.
+
+The sweep is the hidden study with tiny ensembles (a 100 x 100 grid of contraction x noise), so
+the per-point work is negligible and what is measured is the bookkeeping:
+1. ``snakemake -n`` on the sweep (config expansion, validation, DAG of ~2 x 10^4 jobs);
+2. ``nnfield analyze`` on 10^4 point files (read, check, per-point estimates, concatenation).
+The point files are copies of one simulated point with their own names and parameters (the
+analysis reads every file in full, so this costs exactly what real files would).  Each figure is
+printed with the same measurement at 10^2 points and the ratio (10^4 / 10^2; linear scaling is
+100).  Targets (issue 7): DAG < 30 s, aggregation < 60 s on 2 cores.
+
+Usage: python bench/scale.py [--points 10000] [--baseline 100] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sweep_config(points: int) -> dict:
+    side = round(np.sqrt(points))
+    return {
+        "studies": {
+            "hidden": {
+                "seed": 1, "networks": 20, "block_size": 2, "steps": 4, "time_blocks": 2,
+                "burn_in": 0,
+                "ensembles": [{
+                    "name": "cycle", "weights": "cycle", "neurons": 3,
+                    "contractions": np.linspace(0.1, 0.9, side).round(6).tolist(),
+                    "noises": np.linspace(0.1, 2.0, points // side).round(6).tolist(),
+                }],
+            }
+        }
+    }  # fmt: skip
+
+
+def dag_seconds(workdir: Path, config: dict) -> tuple[float, int]:
+    """Wall seconds of `snakemake -n` restricted to the hidden study, and its job count."""
+    (workdir / "sweep.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "results/hidden/hidden.nc", "-s",
+           str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "sweep.yaml",
+           "-n", "--quiet", "rules"]  # fmt: skip
+    start = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, check=True)
+    seconds = time.perf_counter() - start
+    jobs = sum(int(line.split()[-1]) for line in (run.stdout + run.stderr).splitlines()
+               if line.split()[:1] in (["simulate"], ["merge"], ["analyze"]))  # fmt: skip
+    return seconds, jobs
+
+
+def write_points(workdir: Path, config: dict) -> list[Path]:
+    """One simulated point, copied under every point name of the sweep."""
+    from nnfield import config as nnconfig
+    from nnfield.store import write_dataset
+    from nnfield.studies import hidden
+
+    cfg = nnconfig.validate(config)
+    specs = nnconfig.expand(cfg)["hidden"]
+    first = next(iter(specs.values()))
+    template = hidden.simulate(first, 0)
+    paths = []
+    for name, spec in specs.items():
+        ds = template.copy()
+        ds.attrs.update(point=name, params=spec.to_json(), config_sha256=spec.sha256)
+        path = workdir / "points" / f"{name}.nc"
+        write_dataset(ds, path)
+        paths.append(path)
+    return paths
+
+
+def aggregate_seconds(workdir: Path, paths: list[Path]) -> float:
+    listing = workdir / "points.txt"
+    listing.write_text("\n".join(map(str, paths)))
+    cmd = [sys.executable, "-m", "nnfield", "analyze", "--study", "hidden", "--out",
+           str(workdir / "hidden.nc"), "--point-list", str(listing)]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--baseline", type=int, default=100)
+    parser.add_argument("--keep", type=Path, help="keep the work directory here")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="nnfield-scale-"))
+    results = {}
+    try:
+        for label, points in (("baseline", args.baseline), ("sweep", args.points)):
+            work = root / label
+            work.mkdir()
+            config = sweep_config(points)
+            dag, jobs = dag_seconds(work, config)
+            start = time.perf_counter()
+            paths = write_points(work, config)
+            written = time.perf_counter() - start
+            agg = aggregate_seconds(work, paths)
+            results[label] = {"points": len(paths), "jobs": jobs, "dag_s": dag, "aggregate_s": agg}
+            print(
+                f"{label}: {len(paths)} points, {jobs} jobs: snakemake -n {dag:.1f} s, "
+                f"analyze {agg:.1f} s (writing the files took {written:.1f} s)",
+                flush=True,
+            )
+        base, big = results["baseline"], results["sweep"]
+        dag_ratio = big["dag_s"] / base["dag_s"]
+        agg_ratio = big["aggregate_s"] / base["aggregate_s"]
+        print(
+            f"ratio {big['points']}/{base['points']} points: DAG {dag_ratio:.1f}x, "
+            f"aggregation {agg_ratio:.1f}x"
+        )
+        print(json.dumps(results))
+    finally:
+        if args.keep:
+            shutil.copytree(root, args.keep, dirs_exist_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
