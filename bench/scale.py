@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,8 +56,8 @@ def dag_seconds(workdir: Path, config: dict) -> tuple[float, int]:
     start = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, check=True)
     seconds = time.perf_counter() - start
-    jobs = sum(int(line.split()[-1]) for line in (run.stdout + run.stderr).splitlines()
-               if line.split()[:1] in (["simulate"], ["merge"], ["analyze"]))  # fmt: skip
+    totals = re.findall(r"^total\s+(\d+)", run.stdout + run.stderr, flags=re.M)
+    jobs = int(totals[0]) if totals else -1
     return seconds, jobs
 
 

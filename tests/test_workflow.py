@@ -227,9 +227,11 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
     assert len(submitted) == expected, (len(submitted), expected)
     logs = sorted((work / "results").glob("*/logs/simulate/**/shard-*.log"))
     assert logs and all("running in SLURM job" in log.read_text() for log in logs)
-    for path in sorted((finished_run / "results").glob("*/*.nc")) + sorted(
-        (finished_run / "results").glob("*/points/**/*.nc")
-    ):
+    results = finished_run / "results"
+    files = [*results.glob("*/*.nc"), *results.glob("*/points/**/*.nc"),
+             *results.glob("*/shards/**/*.nc")]  # fmt: skip
+    assert len(files) > 20
+    for path in sorted(files):
         other = work / path.relative_to(finished_run)
         with xr.open_dataset(path) as local, xr.open_dataset(other) as remote:
             xr.testing.assert_equal(local, remote)

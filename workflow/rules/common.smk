@@ -26,8 +26,17 @@ def shard_files(wildcards):
     ]
 
 
+def point_file(study, name, spec):
+    """A point's raw data: the merged file, or for a single-shard point its only shard (no
+    merge job: half the DAG, and no copy, for sweeps of many small points)."""
+    if spec.params["shards"] == 1:
+        return f"results/{study}/shards/{name}/shard-0.nc"
+    return f"results/{study}/points/{name}.nc"
+
+
 def point_files(wildcards):
-    return [f"results/{wildcards.study}/points/{name}.nc" for name in POINTS[wildcards.study]]
+    study = wildcards.study
+    return [point_file(study, name, spec) for name, spec in POINTS[study].items()]
 
 
 def analysis_options(wildcards):

@@ -219,11 +219,10 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
     return cov / (sd[..., :, None] * sd[..., None, :])
 
 
-def analyze_point(ds: xr.Dataset) -> xr.Dataset:
-    """Per-point estimates (see the module docstring)."""
-    import json
-
-    p = PointSpec.from_json(str(ds.attrs["params"])).params
+def analyze_point(ds: xr.Dataset, p: Mapping) -> dict[str, np.ndarray]:
+    """Per-point estimates (see the module docstring) as plain arrays: scalars, (D,) over
+    subsystems and (D, D) over subsystem pairs (assembled by ``analyze`` without per-variable
+    xarray overhead, which dominated sweeps of many points)."""
     finite = ds["finite"].values.astype(bool)
     counts = finite.sum(1)
     per = _per_network(ds, p)
@@ -231,45 +230,42 @@ def analyze_point(ds: xr.Dataset) -> xr.Dataset:
     for name, value in per.items():
         mask = finite.reshape(finite.shape + (1,) * (value.ndim - 2))
         sums[name] = np.where(mask, value, 0.0).sum(1)
-    out = xr.Dataset()
+    out: dict[str, np.ndarray] = {}
     scalar = ("ep", "ep_medium", "annealed", "annealed_medium")
     for name in scalar:
         if name in sums:
             e = stats.jackknife(sums, counts, lambda m, name=name: m[name])
-            out[name] = ((), e.value)
-            out[f"{name}_se"] = ((), e.stderr)
+            out[name] = np.asarray(e.value)
+            out[f"{name}_se"] = np.asarray(e.stderr)
     e = stats.jackknife(sums, counts, lambda m: m["subsystem_mean"])
-    out["subsystem_mean"] = (("subsystem",), e.value)
-    out["subsystem_mean_se"] = (("subsystem",), e.stderr)
+    out["subsystem_mean"], out["subsystem_mean_se"] = e.value, e.stderr
     if "subsystem_mean_exact" in sums:
         mean_exact = sums["subsystem_mean_exact"].sum(0) / counts.sum()
-        out["subsystem_mean_exact"] = (("subsystem",), mean_exact)
+        out["subsystem_mean_exact"] = mean_exact
     for name in ("subsystem_corr", "subsystem_current"):
         e = stats.jackknife(sums, counts, lambda m, name=name: m[name])
-        out[name] = (("subsystem", "subsystem2"), e.value)
-        out[f"{name}_se"] = (("subsystem", "subsystem2"), e.stderr)
+        out[name], out[f"{name}_se"] = e.value, e.stderr
         if f"{name}_exact" in sums:
-            out[f"{name}_exact"] = (("subsystem", "subsystem2"),
-                                    sums[f"{name}_exact"].sum(0) / counts.sum())  # fmt: skip
+            out[f"{name}_exact"] = sums[f"{name}_exact"].sum(0) / counts.sum()
     total = counts.sum()
-    out["ep_time_se"] = ((), np.sqrt(sums["time_var"].sum() / total))
+    out["ep_time_se"] = np.asarray(np.sqrt(sums["time_var"].sum() / total))
     ep = per["ep"][finite]
-    out["ep_network_sd"] = ((), ep.std(ddof=1))
+    out["ep_network_sd"] = np.asarray(ep.std(ddof=1))
     if "ep_exact" in sums:
-        out["ep_exact"] = ((), sums["ep_exact"].sum() / total)
+        out["ep_exact"] = np.asarray(sums["ep_exact"].sum() / total)
         diff = stats.jackknife(sums, counts, lambda m: m["ep_diff"])
-        out["ep_paired_se"] = ((), diff.stderr)
-        out["ep_z"] = ((), diff.value / diff.stderr)
+        out["ep_paired_se"] = np.asarray(diff.stderr)
+        out["ep_z"] = np.asarray(diff.value / diff.stderr)
     if p["weights"] == "mixture":
-        out["annealed_exact"] = ((), 0.0)  # P/P^T: the mixed pair law is symmetric
+        out["annealed_exact"] = np.asarray(0.0)  # P/P^T: the mixed pair law is symmetric
     closed = weight_ensemble(p).closed_form_production(p["gain"])
-    out["ep_closed_form"] = ((), np.nan if closed is None or p["activation"] != "linear"
-                             else closed / p["neurons"])  # fmt: skip
-    out["nonfinite"] = ((), np.int64(finite.size - finite.sum()))
+    out["ep_closed_form"] = np.asarray(
+        np.nan if closed is None or p["activation"] != "linear" else closed / p["neurons"]
+    )
+    out["nonfinite"] = np.asarray(np.int64(finite.size - finite.sum()))
     if "ep_z" in out and abs(float(out["ep_z"])) > 4:
         log.warning("%s: ep deviates from the exact value by %.1f sigma", ds.attrs.get("point"),
                     float(out["ep_z"]))  # fmt: skip
-    out.attrs["params"] = json.dumps(p, sort_keys=True)
     return out
 
 
@@ -325,24 +321,13 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     exact curves and the ring fits."""
     from nnfield.studies import hidden_theory
 
-    per_point, params = [], []
+    names, params, results = [], [], []
     for ds in points:
         p = PointSpec.from_json(str(ds.attrs["params"])).params
-        one = analyze_point(ds)
-        one = one.assign_coords(subsystem=np.arange(one.sizes["subsystem"]),
-                                subsystem2=np.arange(one.sizes["subsystem2"]))  # fmt: skip
-        one = one.expand_dims(point=[str(ds.attrs["point"])])
-        for key in POINT_COORDINATES:
-            value = p[key] if key in _STRING_COORDS else float(p[key])
-            one[key] = (("point",), [value])
-        one.attrs = {}
-        per_point.append(one)
+        results.append(analyze_point(ds, p))
+        names.append(str(ds.attrs["point"]))
         params.append(p)
-    dims = {n: v.dims for one in per_point for n, v in one.data_vars.items()}
-    for one in per_point:
-        for name in dims.keys() - one.data_vars.keys():
-            one[name] = (dims[name], np.full([one.sizes.get(d, 1) for d in dims[name]], np.nan))
-    study = xr.concat(per_point, dim="point", join="outer", data_vars="all")
+    study = _assemble(names, params, results)
     study = study.merge(hidden_theory.curves(params))
     study = study.merge(hidden_theory.ring_fits(study, params))
     study.attrs = provenance("hidden", "", "")
@@ -353,6 +338,31 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META,
             "point": ("sweep point name", "1")}  # fmt: skip
     return annotate(study, meta)
+
+
+_SUBSYSTEM_DIMS = {0: ("point",), 1: ("point", "subsystem"),
+                   2: ("point", "subsystem", "subsystem2")}  # fmt: skip
+
+
+def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> xr.Dataset:
+    """One dataset over ``point`` from per-point arrays: subsystem axes NaN-padded to the
+    largest D, variables a point lacks NaN."""
+    d_max = max(int(p["subsystems"]) for p in params)
+    ndims = {name: value.ndim for one in results for name, value in one.items()}
+    data = {}
+    for name, ndim in ndims.items():
+        stacked = np.full((len(results),) + (d_max,) * ndim, np.nan)
+        for i, one in enumerate(results):
+            if name in one:
+                value = one[name]
+                stacked[(i, *(slice(0, k) for k in value.shape))] = value
+        data[name] = (_SUBSYSTEM_DIMS[ndim], stacked)
+    data["nonfinite"] = (("point",), data["nonfinite"][1].astype(np.int64))
+    for key in POINT_COORDINATES:
+        values = [p[key] if key in _STRING_COORDS else float(p[key]) for p in params]
+        data[key] = (("point",), np.asarray(values))
+    coords = {"point": names, "subsystem": np.arange(d_max), "subsystem2": np.arange(d_max)}
+    return xr.Dataset(data, coords=coords)
 
 
 def _figures():
