@@ -29,6 +29,7 @@ import numpy as np
 
 from nnfield import tuples as tup
 from nnfield.ensemble import divisor_chunk, run_with_progress
+from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
 
@@ -145,7 +146,7 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         block_key = jax.random.fold_in(point_key, block_index)
 
         def body(c, acc):
-            index = c * chunk + jnp.arange(chunk)
+            index = constrain_batch(c * chunk + jnp.arange(chunk))
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(block_key, index)
             return tuple(a + s for a, s in zip(acc, chunk_sums(keys), strict=True))
 

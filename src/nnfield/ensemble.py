@@ -20,6 +20,7 @@ import numpy as np
 
 from nnfield import tuples as tup
 from nnfield.networks import SingleLayer
+from nnfield.sharding import constrain_batch
 
 CHUNK_ELEMENTS = 1 << 20
 """Target number of hidden-unit values held at once per chunk (sets the vectorisation width)."""
@@ -166,7 +167,7 @@ def make_block_function(
         block_key = jax.random.fold_in(point_key, block_index)
 
         def body(c, acc):
-            index = c * chunk + jnp.arange(chunk)
+            index = constrain_batch(c * chunk + jnp.arange(chunk))
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(block_key, index)
             sums = chunk_sums(keys, inputs)
             added = tuple(a + s for a, s in zip(acc[:6], sums[:6], strict=True))

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield.sharding import constrain_batch
+
 jax.config.update("jax_enable_x64", True)
 
 
@@ -106,7 +108,7 @@ def make_block_function(
     @jax.jit
     def block_sums(key, block):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
-            jax.random.fold_in(key, block), jnp.arange(block_size)
+            jax.random.fold_in(key, block), constrain_batch(jnp.arange(block_size))
         )
         q = (
             mu0

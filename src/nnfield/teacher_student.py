@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield.sharding import constrain_batch
+
 jax.config.update("jax_enable_x64", True)
 
 ACTIVATIONS = {
@@ -312,7 +314,7 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
     @jax.jit
     def block_sums(key, block):
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
-            jax.random.fold_in(key, block), jnp.arange(block_size)
+            jax.random.fold_in(key, block), constrain_batch(jnp.arange(block_size))
         )
         x = mean0 + std0 * jax.vmap(
             lambda k: jax.random.normal(jax.random.fold_in(k, 0), (d,))

@@ -122,6 +122,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     from nnfield.ensemble import run_with_progress
     from nnfield.hidden_dynamics import component_densities, make_block_function, no_components
     from nnfield.rng import point_key
+    from nnfield.sharding import shard_batch
 
     p = spec.params
     ens = weight_ensemble(p)
@@ -145,7 +146,9 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         bias = rng.normal(0.0, p["bias"], (size, n)) if p["bias"] else np.zeros((size, n))
         exact = _exact_block(weights, bias, p, averaging, solved) if linear else None
         density = (exact["mean"], exact["precision"], exact["logdet"]) if linear else None
-        out = fn(key, b, weights, bias, p["gain"], p["noise"], averaging, density, comps)
+        # networks split over every visible device (a no-op on one)
+        w, bb, dens = shard_batch((weights, bias, density), size)
+        out = fn(key, b, w, bb, p["gain"], p["noise"], averaging, dens, comps)
         return (*out, exact)
 
     results = run_with_progress(one_block, blocks, size, progress, spec.name)
