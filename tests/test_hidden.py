@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import stats as sps
 
 from nnfield import config
@@ -283,3 +284,23 @@ def test_time_blocks_must_divide_steps():
                                                  "contractions": [0.5]}]}}}  # fmt: skip
     with pytest.raises(config.ConfigError, match=r"studies\.hidden\.time_blocks"):
         config.validate(cfg)
+
+
+def test_parallel_file_analysis_equals_analyze(tmp_path, monkeypatch):
+    """analyze_files (netCDF4 reads in 2 worker processes, for 10^4-point sweeps) gives exactly
+    the dataset of analyze on xarray-read points."""
+    from nnfield.store import read_dataset, write_dataset
+
+    ens = [{"name": "r", "weights": "rings", "neurons": 6, "subsystems": 2,
+            "contractions": [0.5], "couplings": [-0.1, 0.0, 0.1]},
+           {"name": "m", "weights": "mixture", "neurons": 4, "contractions": [0.5]}]  # fmt: skip
+    cfg = {"seed": 2, "networks": 40, "block_size": 4, "steps": 40, "burn_in": 10,
+           "time_blocks": 4, "ensembles": ens}  # fmt: skip
+    cfg = config.validate({"studies": {"hidden": cfg}})["studies"]["hidden"]
+    paths = []
+    for i, spec in enumerate(config.expand_hidden(cfg)):
+        paths.append(write_dataset(hidden.simulate(spec, 0), tmp_path / f"p{i}.nc"))
+    monkeypatch.setattr(hidden, "MIN_PARALLEL", 0)
+    parallel = hidden.analyze_files(paths, workers=2)
+    serial = hidden.analyze([read_dataset(p, study="hidden") for p in paths])
+    xr.testing.assert_identical(parallel, serial)

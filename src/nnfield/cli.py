@@ -89,6 +89,11 @@ def _analyze(args) -> None:
         paths += [Path(line) for line in args.point_list.read_text().split("\n") if line.strip()]
     if not paths:
         raise ValueError("analyze needs point files (POINTS or --point-list)")
+    if hasattr(module, "analyze_files"):  # reads and reduces in parallel processes
+        ds = module.analyze_files(paths, options, progress=log.info)
+        write_dataset(ds, args.out)
+        log.info("wrote %s", args.out)
+        return
     points = []
     for i, path in enumerate(paths):
         points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))

@@ -322,15 +322,55 @@ ANALYSIS_META["subsystem_current_exact"] = ("exact subsystem_current (mean over 
 def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.Dataset:
     """Study dataset over ``point`` (subsystem matrices NaN-padded to the largest D), with the
     exact curves and the ring fits."""
+    rows = [_analyze_one(ds) for ds in points]
+    return _study(rows)
+
+
+def _analyze_one(ds) -> tuple[str, dict, dict]:
+    p = PointSpec.from_json(str(ds.attrs["params"])).params
+    return str(ds.attrs["point"]), p, analyze_point(ds, p)
+
+
+def _analyze_file(path: str) -> tuple[str, dict, dict]:
+    from nnfield.store import read_raw
+
+    return _analyze_one(read_raw(path, study="hidden", required=RAW_VARIABLES))
+
+
+MIN_PARALLEL = 50
+"""Point files from which analyze_files starts worker processes (fewer: serial)."""
+
+
+def analyze_files(
+    paths: Sequence[str], options: Mapping | None = None, workers: int | None = None, progress=None
+) -> xr.Dataset:
+    """``analyze`` straight from point files, read (netCDF4, no xarray) and reduced in
+    ``workers`` processes (default: the CPUs this process may use): sweeps of 10^4 points."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or len(os.sched_getaffinity(0))
+    paths = [str(p) for p in paths]
+    if workers < 2 or len(paths) < MIN_PARALLEL:
+        return _study([_analyze_file(p) for p in paths])
+    rows = []
+    # spawn, not fork: the parent may hold JAX's threads
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, row in enumerate(pool.map(_analyze_file, paths, chunksize=64)):
+            rows.append(row)
+            if progress is not None and (i + 1) % 1000 == 0:
+                progress(f"analysed {i + 1}/{len(paths)} point files")
+    return _study(rows)
+
+
+def _study(rows: list[tuple[str, dict, dict]]) -> xr.Dataset:
+    """The study dataset from (point name, params, per-point arrays) rows."""
     from nnfield.studies import hidden_theory
 
-    names, params, results = [], [], []
-    for ds in points:
-        p = PointSpec.from_json(str(ds.attrs["params"])).params
-        results.append(analyze_point(ds, p))
-        names.append(str(ds.attrs["point"]))
-        params.append(p)
-    study = _assemble(names, params, results)
+    names = [r[0] for r in rows]
+    params = [r[1] for r in rows]
+    study = _assemble(names, params, [r[2] for r in rows])
     study = study.merge(hidden_theory.curves(params))
     study = study.merge(hidden_theory.ring_fits(study, params))
     study.attrs = provenance("hidden", "", "")
