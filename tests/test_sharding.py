@@ -89,3 +89,18 @@ def test_four_devices_give_the_one_device_result(tmp_path):
                     np.testing.assert_allclose(got, want, rtol=ROUNDING, atol=0, err_msg=where)
                 compared += 1
     assert compared > 60
+
+
+def test_gpu_device_without_gpu_fails_before_simulating(tmp_path):
+    """`device: gpu` on a machine where JAX sees no GPU stops the job at once, naming the key,
+    and writes nothing (no silent month on CPU)."""
+    if jax.default_backend() == "gpu":
+        pytest.skip("a GPU is visible")
+    spec = next(iter(config.expand(config.validate(CONFIG))["hidden"].values()))
+    out = tmp_path / "shard.nc"
+    run = subprocess.run([sys.executable, "-m", "nnfield", "simulate", "--spec", spec.to_json(),
+                          "--out", str(out), "--device", "gpu"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode != 0
+    assert "config key 'device'" in run.stderr
+    assert not out.exists()
