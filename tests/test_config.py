@@ -36,7 +36,7 @@ def broken(edit):
         (lambda c: c["studies"]["npoint"].pop("seed"), "studies.npoint.seed"),
         (lambda c: c["studies"]["npoint"]["families"][0].pop("inputs"),
          "studies.npoint.families[0].inputs"),
-        (lambda c: c["studies"]["npoint"].update(netwroks=5), "studies.npoint"),
+        (lambda c: c["studies"]["npoint"].update(netwroks=5), "studies.npoint.netwroks"),
         (lambda c: c["studies"]["npoint"].update(networks=20500), "studies.npoint.networks"),
         (lambda c: c["studies"]["npoint"]["families"][0].update(inputs=[[1.0, 2.0]]),
          "studies.npoint.families[0].inputs[0]"),
@@ -48,6 +48,22 @@ def test_bad_config_names_the_key(edit, key):
     with pytest.raises(config.ConfigError) as info:
         config.validate(broken(edit))
     assert f"'{key}" in str(info.value), str(info.value)
+
+
+def test_unknown_key_suggests_the_known_one():
+    with pytest.raises(config.ConfigError, match=r"'studies.npoint.netwroks': unknown key; "
+                       r"did you mean 'networks'\?"):  # fmt: skip
+        config.validate(broken(lambda c: c["studies"]["npoint"].update(netwroks=5)))
+
+
+def test_every_problem_is_listed():
+    def two(c):
+        c["studies"]["npoint"]["seed"] = -1
+        c["studies"]["npoint"]["families"][0]["arch"] = "tanh"
+
+    with pytest.raises(config.ConfigError, match=r"'studies.npoint.seed'.*also: "
+                       r"'studies.npoint.families\[0\].arch'"):  # fmt: skip
+        config.validate(broken(two))
 
 
 def test_defaults_are_filled_and_points_named():

@@ -8,8 +8,10 @@ Snakefile can build a DAG quickly.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import comb
@@ -99,6 +101,9 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 
 def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict:
     """A validated copy of ``config`` with defaults filled in; raises ConfigError otherwise."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config key '<top level>': must be a mapping of keys to values, got "
+                          f"{type(config).__name__}")  # fmt: skip
     config = copy.deepcopy(dict(config))
     schema = load_schema(schema_path)
     validator = _fill_defaults(jsonschema.Draft202012Validator)(schema)
@@ -106,18 +111,33 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
         validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path)))
     )
     if errors:
-        err = errors[0]
-        path = list(err.path)
-        if err.validator == "required":
-            missing = err.message.split("'")[1]
-            path = [*path, missing]
-            detail = "required key is missing"
-        else:
-            detail = err.message
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"config key '{_key_path(path)}': {detail}{more}")
+        problems = [_describe(err) for err in errors]
+        first_path, first_detail = problems[0]
+        others = [f"'{path}'" for path, _ in problems[1:5]]
+        more = ""
+        if others:
+            rest = len(problems) - 1 - len(others)
+            more = f" (also: {', '.join(others)}{f' and {rest} more' if rest else ''})"
+        raise ConfigError(f"config key '{first_path}': {first_detail}{more}")
     _cross_checks(config)
     return config
+
+
+def _describe(err: jsonschema.ValidationError) -> tuple[str, str]:
+    """(key path, what is wrong) of one schema error; a missing or unknown key is named
+    itself rather than the mapping that lacks or holds it."""
+    path = list(err.path)
+    if err.validator == "required":
+        missing = err.message.split("'")[1]
+        return _key_path([*path, missing]), "required key is missing"
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = sorted(err.schema.get("properties", {}))
+        unknown = sorted(k for k in err.instance if k not in known)
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+            return _key_path([*path, unknown[0]]), f"unknown key{hint}"
+    return _key_path(path), err.message
 
 
 def _cross_checks(config: Mapping[str, Any]) -> None:
@@ -138,6 +158,7 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
             where = f"studies.npoint.families[{i}]"
             _check_input_lengths(fam, where)
             _check_coupling_inputs(npoint, fam, where)
+            _check_gauss_range(npoint, fam, where)
             _check_blocks(
                 fam.get("networks", npoint["networks"]), npoint["block_size"], npoint["shards"],
                 f"{where if 'networks' in fam else 'studies.npoint'}.networks",
@@ -146,11 +167,14 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
 
 
 def _check_unique_names(items: list, key: str) -> None:
-    """Every entry of the list at ``key`` has its own ``name``."""
-    names = [item["name"] for item in items]
-    for i, name in enumerate(names):
-        if names.count(name) > 1:
-            raise ConfigError(f"config key '{key}[{i}].name': {name!r} is used twice")
+    """Every entry of the list at ``key`` has its own ``name`` (the repeat is named)."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        name = item["name"]
+        if name in seen:
+            raise ConfigError(f"config key '{key}[{i}].name': {name!r} is already the name of "
+                              f"{key}[{seen[name]}]")  # fmt: skip
+        seen[name] = i
 
 
 def _check_input_lengths(fam: Mapping[str, Any], where: str) -> None:
@@ -177,6 +201,42 @@ def _check_blocks(
         raise ConfigError(
             f"config key '{block_key}': {networks} networks give {blocks} blocks; "
             "error bars need >= 10 blocks and >= 2 per shard"
+        )
+
+
+FLOAT_LOG_RANGE = {"float32": (-87.33, 88.72), "float64": (-708.39, 709.78)}
+"""ln of the smallest normal and of the largest finite number of each sampling dtype."""
+
+
+def _check_gauss_range(npoint: Mapping[str, Any], fam: Mapping[str, Any], where: str) -> None:
+    """Gauss-net hidden units h = exp(u - k), u ~ N(0, k), k = sb0^2 + sw0^2 |x|^2 / d, must
+    stay inside the sampling dtype's normal range for every draw of the ensemble.
+
+    The largest |u| / sqrt(k) among the n = networks x width x inputs draws is about
+    z = sqrt(2 ln n) + 1, so ln h spans [-k - z sqrt(k), -k + z sqrt(k)].  Above the range the
+    outputs overflow to inf; below it units flush to 0 and every correlator silently collapses
+    onto the readout bias.
+    """
+    if fam["arch"] != "gauss":
+        return
+    dtype = npoint["dtype"]
+    d = fam.get("input_dim", 1)
+    sw0, sb0 = float(fam["sigma_w0"]), float(fam["sigma_b0"])
+    norms = [float(x) ** 2 if isinstance(x, int | float) else sum(float(v) ** 2 for v in x)
+             for x in fam["inputs"]]  # fmt: skip
+    k = sb0**2 + sw0**2 * max(norms) / d
+    draws = fam.get("networks", npoint["networks"]) * max(fam.get("widths", npoint["widths"]))
+    z = math.sqrt(2 * math.log(draws * len(norms))) + 1
+    low, high = -k - z * math.sqrt(k), -k + z * math.sqrt(k)
+    floor, ceiling = FLOAT_LOG_RANGE[dtype]
+    if low < floor or high > ceiling:
+        key = "sigma_b0" if sb0**2 >= k / 2 else "sigma_w0"
+        raise ConfigError(
+            f"config key '{where}.{key}': Gauss-net units exp(u - k) with k = sb0^2 + "
+            f"sw0^2 |x|^2/d = {k:.4g} span e^{low:.0f}..e^{high:.0f} over this ensemble, outside "
+            f"the {dtype} range e^{floor:.0f}..e^{ceiling:.0f} (they would "
+            f"{'underflow to 0' if low < floor else 'overflow'}); use smaller sigmas"
+            + (" or studies.npoint.dtype: float64" if dtype == "float32" else "")
         )
 
 
@@ -361,6 +421,27 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return validate(raw)
+
+
+def write_record(config: Mapping[str, Any], path: str | Path) -> None:
+    """Write a validated config as YAML, atomically (temporary name, then rename): the record
+    of what a run was asked to compute, read back by ``nnfield verify``."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# validated configuration of the latest run (written by the workflow)\n"
+    text += yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _number(value: Any) -> str:
