@@ -16,6 +16,8 @@ Per block and layer l = 1 .. L (float64 sums over the networks of the block):
     z2, z4      the same from the sampled preactivations themselves, averaged over the N neurons
     logg, logg2 (L, n) sums of log G^(l)_aa and its square (heavy tails at depth ~ width),
                 over networks with G_aa > 0; dead (L, n) counts the networks with G_aa = 0
+    nonfinite   networks of the block with a NaN/inf statistic at some layer (float32 overflow);
+                they stay in the sums, so the analysis drops the whole block and reports it
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class LayerSums:
     logg: np.ndarray  # (B, L, n)
     logg2: np.ndarray  # (B, L, n)
     dead: np.ndarray  # (B, L, n) networks with G_aa = 0 (no log; every later layer is 0 too)
+    nonfinite: np.ndarray  # (B,) networks with a NaN/inf statistic at some layer (sums include
+    # them: the analysis drops such blocks, since earlier layers were summed before it showed)
 
 
 def _sqrt_psd(g: jax.Array) -> jax.Array:
@@ -116,9 +120,14 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         gdiag = jnp.diagonal(g, axis1=1, axis2=2)
         dead = gdiag <= 0  # every unit of the previous layer off (ReLU, C_b = 0): G = 0 on
         diag = jnp.where(dead, 0.0, jnp.log(jnp.where(dead, 1.0, gdiag)))
-        z2 = jnp.mean(zz, axis=1, dtype=jnp.float64).sum(0)
+        z2 = jnp.mean(zz, axis=1, dtype=jnp.float64)
         dead_count = dead.sum(0, dtype=jnp.float64)
-        return (s2.sum(0), w4.sum(0), z2, z4.sum(0), diag.sum(0), (diag * diag).sum(0), dead_count)
+        finite = jnp.ones(g.shape[0], dtype=bool)
+        for per_network in (s2, w4, z2, z4, diag):
+            finite &= jnp.all(jnp.isfinite(per_network), axis=1)
+        sums = (s2.sum(0), w4.sum(0), z2.sum(0), z4.sum(0), diag.sum(0), (diag * diag).sum(0),
+                dead_count)  # fmt: skip
+        return sums, ~finite
 
     def chunk_sums(keys):
         def draw(k, layer):
@@ -126,20 +135,23 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
 
         z = jax.vmap(lambda k: draw(k, 1))(keys) @ root1  # (M, N, n)
         g = jnp.broadcast_to(jnp.asarray(k1), (keys.shape[0], n, n))
-        first = layer_stats(g, z)
+        first, bad = layer_stats(g, z)
 
-        def step(z, layer):
+        def step(carry, layer):
+            z, bad = carry
             h = phi(z, offsets[layer - 2].astype(z.dtype))  # z is layer - 1
             gram = jnp.einsum("mia,mib->mab", h, h, preferred_element_type=jnp.float64)
             g = mlp.cb + (mlp.cw / width) * gram
             xi = jax.vmap(draw, in_axes=(0, None))(keys, layer)
             z_next = jnp.einsum("mia,mab->mib", xi, _sqrt_psd(g).astype(dtype))
-            return z_next, layer_stats(g, z_next)
+            sums, bad_here = layer_stats(g, z_next)
+            return (z_next, bad | bad_here), sums
 
-        _, rest = jax.lax.scan(step, z, jnp.arange(2, depth + 1))
-        return tuple(
+        (_, bad), rest = jax.lax.scan(step, (z, bad), jnp.arange(2, depth + 1))
+        layers = tuple(
             jnp.concatenate([f[None], r], axis=0) for f, r in zip(first, rest, strict=True)
         )
+        return (*layers, jnp.sum(bad, dtype=jnp.float64))
 
     @jax.jit
     def block_sums(point_key, block_index):
@@ -152,7 +164,7 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
 
         t2, t4 = len(plan["a2"]), len(plan["a4"])
         shapes = [(depth, t2), (depth, t4), (depth, t2), (depth, t4), (depth, n), (depth, n),
-                  (depth, n)]  # fmt: skip
+                  (depth, n), ()]  # fmt: skip
         init = tuple(jnp.zeros(s) for s in shapes)
         return jax.lax.fori_loop(0, n_chunks, body, init)
 
@@ -172,6 +184,6 @@ def run_blocks(
     blocks = list(blocks)
     fn = make_block_function(mlp, inputs, block_size)
     out = run_with_progress(lambda b: fn(point_key, b), blocks, block_size, progress, label)
-    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(7)]
+    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(8)]
     count = np.full(len(blocks), block_size, dtype=np.int64)
-    return LayerSums(count, *cols)
+    return LayerSums(count, *cols[:7], cols[7].astype(np.int64))

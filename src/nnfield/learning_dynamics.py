@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield.numerics import nonfinite_rows
 from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
@@ -72,6 +73,7 @@ class Recorded:
     medium2: np.ndarray
     sample_state: np.ndarray  # (B, R, S, p) q of the first S networks of each block
     sample_medium: np.ndarray  # (B, R, S) their accumulated medium entropy
+    nonfinite: np.ndarray  # (B,) networks whose state or medium entropy became NaN/inf
 
 
 def make_block_function(
@@ -123,13 +125,16 @@ def make_block_function(
             return q_next, medium + log_ratio(q, q_next)
 
         def record(carry, r):
+            *carry, bad = carry
             start = 1 + r * record_every
-            carry = jax.lax.fori_loop(start - 1, start - 1 + record_every, one_step, carry)
-            return carry, stats(*carry)
+            carry = jax.lax.fori_loop(start - 1, start - 1 + record_every, one_step, tuple(carry))
+            return (*carry, bad | nonfinite_rows(*carry)), stats(*carry)
 
         first = stats(q, medium)
-        _, rest = jax.lax.scan(record, (q, medium), jnp.arange(n_records - 1))
-        return tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, rest, strict=True))
+        init = (q, medium, nonfinite_rows(q, medium))
+        (*_, bad), rest = jax.lax.scan(record, init, jnp.arange(n_records - 1))
+        sums = tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, rest, strict=True))
+        return (*sums, jnp.sum(bad, dtype=jnp.int64))
 
     return block_sums
 
@@ -152,6 +157,6 @@ def run_blocks(
 
     fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every, samples)
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
-    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(9)]
+    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(10)]
     steps = np.arange(n_records) * record_every
     return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *cols)

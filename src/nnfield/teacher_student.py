@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield.numerics import nonfinite_rows
 from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
@@ -254,6 +255,7 @@ class Recorded:
     count: np.ndarray  # (B,)
     sums: dict[str, np.ndarray]  # name -> (B, R, ...), see SUMS
     samples: dict[str, np.ndarray]  # the first S networks of each block, see SAMPLES
+    nonfinite: np.ndarray  # (B,) networks whose state or medium entropy became NaN/inf
 
 
 SUMS = {
@@ -330,12 +332,17 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
             return x, grads, medium + m
 
         def record(carry, r):
-            carry = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step, carry)
-            return carry, stats(carry[0], carry[2], keys, r + 1)
+            *carry, bad = carry
+            carry = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step,
+                                      tuple(carry))  # fmt: skip
+            bad |= nonfinite_rows(carry[0], carry[2])
+            return (*carry, bad), stats(carry[0], carry[2], keys, r + 1)
 
         first = stats(x, medium, keys, 0)
-        _, rest = jax.lax.scan(record, (x, grads, medium), jnp.arange(n_records - 1))
-        return {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
+        init = (x, grads, medium, nonfinite_rows(x, medium))
+        (*_, bad), rest = jax.lax.scan(record, init, jnp.arange(n_records - 1))
+        out = {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
+        return {**out, "nonfinite": jnp.sum(bad, dtype=jnp.int64)}
 
     return block_sums
 
@@ -351,7 +358,9 @@ def run_blocks(trainer: Trainer, initial: InitialEnsemble, key, blocks, block_si
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
     stacked = {k: np.stack([np.asarray(o[k]) for o in out]) for k in out[0]}
     samples_arr = {k: stacked.pop(k) for k in SAMPLES}
+    nonfinite = stacked.pop("nonfinite")
     if not state_moments:
         stacked.pop("zz")
     steps = np.arange(n_records) * record_every
-    return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), stacked, samples_arr)
+    count = np.full(len(out), block_size, dtype=np.int64)
+    return Recorded(steps, count, stacked, samples_arr, nonfinite)

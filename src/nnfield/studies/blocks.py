@@ -6,12 +6,15 @@ so a point's numbers never depend on how its blocks are split into shards.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["merge", "shard_blocks"]
+log = logging.getLogger(__name__)
+
+__all__ = ["drop_nonfinite_blocks", "merge", "report_nonfinite", "shard_blocks"]
 
 
 def shard_blocks(n_blocks: int, shard: int, n_shards: int) -> range:
@@ -42,3 +45,42 @@ def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
         )
     merged.attrs = dict(shards[0].attrs)
     return merged
+
+
+def report_nonfinite(point: str, counts: np.ndarray, blocks: Sequence[int], what: str) -> int:
+    """Log one warning line per point naming the blocks with non-finite networks; the total."""
+    counts = np.asarray(counts)
+    total = int(counts.sum())
+    if total:
+        bad = [int(b) for b, c in zip(blocks, counts, strict=True) if c]
+        log.warning("%s: %d network(s) with non-finite %s in block(s) %s%s", point, total, what,
+                    bad[:10], " ..." if len(bad) > 10 else "")  # fmt: skip
+    return total
+
+
+def drop_nonfinite_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
+    """``ds`` without the blocks that hold a network with a NaN/inf number (variable
+    ``nonfinite``), the number of such networks and of dropped blocks.
+
+    For studies whose sums were accumulated layer by layer or record by record before a network
+    overflowed, the block is the smallest unit that can be removed; blocks are i.i.d., so the
+    remaining ones still give unbiased block statistics of the networks that stayed finite.
+    Raises ValueError naming the point when fewer than 2 blocks are left (no error bars).
+    """
+    if "nonfinite" not in ds:
+        return ds, 0, 0
+    per_block = ds["nonfinite"].values
+    keep = np.flatnonzero(per_block == 0)
+    networks, dropped = int(per_block.sum()), int(per_block.size - keep.size)
+    if not dropped:
+        return ds, 0, 0
+    point = ds.attrs.get("point", "?")
+    if keep.size < 2:
+        raise ValueError(
+            f"point {point}: {networks} network(s) became non-finite (NaN/inf) and only "
+            f"{keep.size} of {per_block.size} blocks are clean, too few for error bars; use "
+            "dtype float64 or a more stable setting for this point"
+        )
+    log.warning("%s: dropped %d of %d blocks holding %d network(s) with non-finite numbers",
+                point, dropped, per_block.size, networks)  # fmt: skip
+    return ds.isel(block=keep), networks, dropped

@@ -23,14 +23,15 @@ from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
+from nnfield.studies.blocks import drop_nonfinite_blocks, report_nonfinite, shard_blocks
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
-from nnfield.studies.blocks import shard_blocks
 
 log = logging.getLogger(__name__)
 
-RAW_VARIABLES = ("count", "g2", "g4", "z2", "z4", "logg", "logg2", "dead", "x")
+RAW_VARIABLES = ("count", "nonfinite", "g2", "g4", "z2", "z4", "logg", "logg2", "dead", "x")
 RAW_META = {
     "count": ("networks in block", "1"),
+    "nonfinite": ("networks in block with a NaN/inf statistic at some layer", "1"),
     "g2": ("sum over networks of the stochastic metric G^(l) over sorted input pairs", "1"),
     "g4": ("sum over networks of the Wick sums of G^(l) (conditional 4-point function)", "1"),
     "z2": ("sum over networks of the neuron-averaged z_a z_b", "1"),
@@ -59,11 +60,13 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
     key = point_key(spec.seed, spec.study, spec.name)
     sums = run_blocks(mlp, inputs, key, blocks, p["block_size"], progress, label=spec.name)
+    report_nonfinite(spec.name, sums.nonfinite, blocks, "layer statistics")
     dims2, dims4, dimsn = ("block", "layer", "tuple2"), ("block", "layer", "tuple4"), (
         "block", "layer", "input")  # fmt: skip
     ds = xr.Dataset(
         {
             "count": (("block",), sums.count),
+            "nonfinite": (("block",), sums.nonfinite),
             "g2": (dims2, sums.g2),
             "g4": (dims4, sums.g4),
             "z2": (dims2, sums.z2),
@@ -99,6 +102,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     """Per-layer estimates with jackknife errors and the theory columns for one point."""
     from nnfield.theory.deep import deep_theory
 
+    ds, nonfinite, dropped = drop_nonfinite_blocks(ds)
     x = ds["x"].values
     n = x.shape[0]
     width, depth = int(ds["width"]), int(ds["depth"])
@@ -147,6 +151,8 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
                              alpha)  # fmt: skip
         out["K_maxz"], out["K_zcrit"] = ((), z.max_abs_z), ((), z.critical)
     out["networks"] = ((), np.int64(counts.sum()))
+    out["nonfinite"] = ((), np.int64(nonfinite))
+    out["dropped_blocks"] = ((), np.int64(dropped))
     return out
 
 
@@ -163,6 +169,8 @@ ANALYSIS_META = {
     "K_maxz": ("max |z| of K against the recursion over layers > 1 and pairs", "1"),
     "K_zcrit": ("Bonferroni critical |z| for K_maxz", "1"),
     "networks": ("networks in the ensemble", "1"),
+    "nonfinite": ("networks with a NaN/inf statistic (their blocks are dropped)", "1"),
+    "dropped_blocks": ("blocks dropped for holding a non-finite network", "1"),
     "activation": ("activation function", "1"),
     "cw": ("weight variance C_W", "1"),
     "cb": ("bias variance C_b", "1"),

@@ -31,15 +31,16 @@ from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.entropy import entropy_from_covariance
 from nnfield.store import annotate, backend_name, provenance
+from nnfield.studies.blocks import drop_nonfinite_blocks, report_nonfinite, shard_blocks
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
-from nnfield.studies.blocks import shard_blocks
 
 log = logging.getLogger(__name__)
 
-RAW_VARIABLES = ("count", "loss", "loss2", "grad2", "medium", "medium2")
+RAW_VARIABLES = ("count", "nonfinite", "loss", "loss2", "grad2", "medium", "medium2")
 """Raw variables every kind of point has (each kind adds its own)."""
 RAW_META = {
     "count": ("networks in block", "1"),
+    "nonfinite": ("networks in block whose state or medium entropy became NaN/inf", "1"),
     "q1": ("sum over networks of the trainable variables q", "1"),
     "qq": ("sum over networks of q q^T", "1"),
     "loss": ("sum over networks of the loss U", "1"),
@@ -98,10 +99,12 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         dyn, mean0, cov0, key, blocks, p["block_size"], n_records, p["record_every"],
         progress, spec.name, p["samples"],
     )  # fmt: skip
+    report_nonfinite(spec.name, rec.nonfinite, blocks, "states")
     b, r = ("block",), ("block", "step")
     ds = xr.Dataset(
         {
             "count": (b, rec.count),
+            "nonfinite": (b, rec.nonfinite),
             "q1": (("block", "step", "dim"), rec.q1),
             "qq": (("block", "step", "dim", "dim2"), rec.qq),
             **{k: (r, getattr(rec, k)) for k in ("loss", "loss2", "grad2", "medium", "medium2")},
@@ -211,6 +214,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     from nnfield.studies import learning_teacher
 
     p = PointSpec.from_json(str(ds.attrs["params"])).params
+    ds, nonfinite, dropped = drop_nonfinite_blocks(ds)
     if p["kind"] == "teacher_student":
         est, exact, extras = learning_teacher.estimates(ds, p)
     else:
@@ -242,6 +246,8 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
             log.info("%s: F rises in %d intervals (allowed: minibatch noise is not isotropic)",
                      ds.attrs.get("point"), count)  # fmt: skip
     out["free_energy_asserted"] = ((), np.int8(bool(extras["free_energy_asserted"])))
+    out["nonfinite"] = ((), np.int64(nonfinite))
+    out["dropped_blocks"] = ((), np.int64(dropped))
     out.attrs["params"] = json.dumps(p, sort_keys=True)
     return out
 
@@ -278,6 +284,9 @@ for _name in list(ANALYSIS_META)[:10]:
     error = "bootstrap" if _name == "ift" else "jackknife"
     ANALYSIS_META[f"{_name}_se"] = (f"{error} standard error of {_name}", units)
     ANALYSIS_META[f"{_name}_exact"] = (f"exact {long_name}", units)
+ANALYSIS_META["nonfinite"] = ("networks whose state became NaN/inf (their blocks are dropped)",
+                              "1")  # fmt: skip
+ANALYSIS_META["dropped_blocks"] = ("blocks dropped for holding a non-finite network", "1")
 POINT_COORDINATES = {
     "problem": ("problem (config name)", "1"),
     "kind": ("problem kind", "1"),

@@ -21,10 +21,11 @@ from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.entropy import entropy_from_covariance, knn_entropy
 from nnfield.store import annotate, backend_name, provenance
-from nnfield.studies.blocks import shard_blocks
+from nnfield.studies.blocks import report_nonfinite, shard_blocks
 
 RAW_META = {
     "count": ("networks in block", "1"),
+    "nonfinite": ("networks in block whose state or medium entropy became NaN/inf", "1"),
     "z1": ("sum over networks of the state x (theta, then p for momentum)", "1"),
     "zz": ("sum over networks of x x^T", "1"),
     "f1": ("sum over networks of the outputs on the probe inputs", "1"),
@@ -78,6 +79,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         n_records, p["record_every"], p["samples"], state_moments(p, trainer.state_dim),
         progress, spec.name,
     )  # fmt: skip
+    report_nonfinite(spec.name, rec.nonfinite, blocks, "states")
     dims = {
         "z1": ("dim",), "zz": ("dim", "dim2"), "f1": ("probe",), "ff": ("probe", "probe2"),
         "sample_state": ("sample", "dim"), "sample_medium": ("sample",),
@@ -86,7 +88,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     data = {k: (("block", "step", *dims.get(k, ())), v) for k, v in rec.sums.items()}
     data.update({k: (("block", "step", *dims[k]), v) for k, v in rec.samples.items()})
     ds = xr.Dataset(
-        {"count": (("block",), rec.count), **data},
+        {"count": (("block",), rec.count), "nonfinite": (("block",), rec.nonfinite), **data},
         coords={"block": np.asarray(list(blocks), dtype=np.int64), "step": rec.steps},
     )
     ds.attrs = provenance("learning", spec.name, spec.sha256, backend_name())

@@ -27,7 +27,7 @@ from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies import npoint_couplings
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
-from nnfield.studies.blocks import shard_blocks
+from nnfield.studies.blocks import report_nonfinite, shard_blocks
 from nnfield.studies.npoint_couplings import COUPLING_META, point_couplings
 from nnfield.theory.couplings import LAMBDA_CONVENTION
 
@@ -85,6 +85,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         net, inputs, key, blocks, p["block_size"], progress, label=spec.name,
         estimator=p["estimator"],
     )  # fmt: skip
+    report_nonfinite(spec.name, sums.nonfinite, blocks, "outputs (dropped from the sums)")
     return raw_dataset(spec, blocks, inputs, sums)
 
 

@@ -1,0 +1,14 @@
+"""Numerical guards shared by the simulate kernels."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def nonfinite_rows(*arrays: jax.Array) -> jax.Array:
+    """(M,) bool: networks (leading axis) with a NaN or inf anywhere in any of ``arrays``."""
+    bad = jnp.zeros(arrays[0].shape[0], dtype=bool)
+    for a in arrays:
+        bad |= ~jnp.all(jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1)
+    return bad

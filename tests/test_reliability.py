@@ -1,0 +1,176 @@
+"""Reliability: non-finite networks are counted and never averaged in, bad files are refused by
+the next step naming the file, and the same inputs give byte-identical files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from nnfield import config
+from nnfield.store import read_dataset, write_dataset
+from nnfield.studies import depth, learning
+from nnfield.studies.blocks import drop_nonfinite_blocks
+
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+DEPTH = {"seed": 5, "networks": 600, "block_size": 50,
+         "families": [{"name": "relu", "activation": "relu", "inputs": [1.0, 0.5],
+                       "widths": [4], "depths": [3]}]}  # fmt: skip
+LEARNING = {"seed": 6, "networks": 400, "block_size": 40, "samples": 5,
+            "problems": [{"name": "q", "hessian_eigenvalues": [1.0, 0.5], "learning_rates": [0.5],
+                          "temperatures": [0.1], "initial": ["broad"], "steps": 20}]}  # fmt: skip
+
+
+def spec_of(study: str, cfg: dict, **override) -> config.PointSpec:
+    spec = next(iter(config.expand(config.validate({"studies": {study: cfg}}))[study].values()))
+    if override:  # past the config checks, to provoke what they guard against
+        spec = config.PointSpec(spec.study, spec.name, spec.seed, {**spec.params, **override})
+    return spec
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def nnfield(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nnfield", *args], capture_output=True,
+                          text=True, env=ENV, timeout=600)  # fmt: skip
+
+
+# --- non-finite networks ----------------------------------------------------------------------
+
+
+def test_depth_overflow_is_counted_and_logged(caplog):
+    """C_W = 1e4 over 12 layers overflows float32 fourth powers: counted per block, logged."""
+    with caplog.at_level(logging.WARNING):
+        raw = depth.simulate(spec_of("depth", DEPTH, cw=1e4, depth=12))
+    assert int(raw["nonfinite"].sum()) > 0
+    assert "non-finite layer statistics" in caplog.text
+    healthy = depth.simulate(spec_of("depth", DEPTH))
+    assert int(healthy["nonfinite"].sum()) == 0 and np.isfinite(healthy["z4"]).all()
+
+
+def test_a_poisoned_block_is_dropped_not_averaged(caplog):
+    """A block holding a non-finite network is removed as a whole: the estimates equal those of
+    the data without that block, and the count is reported as a variable and a log line."""
+    raw = depth.simulate(spec_of("depth", DEPTH))
+    poisoned = raw.copy(deep=True)
+    poisoned["nonfinite"][3] = 2
+    poisoned["z4"][3] = np.nan
+    with caplog.at_level(logging.WARNING):
+        out = depth.analyze_point(poisoned, {})
+    assert int(out["nonfinite"]) == 2 and int(out["dropped_blocks"]) == 1
+    assert "dropped 1 of 12 blocks" in caplog.text
+    reference = depth.analyze_point(raw.drop_isel(block=3), {})
+    assert np.isfinite(out["K"]).all() and np.isfinite(out["kurtosis_neurons"]).all()
+    for name in ("K", "kurtosis", "kurtosis_neurons", "var_log_g"):  # var_log_g: NaN if dead
+        np.testing.assert_array_equal(out[name], reference[name])
+        np.testing.assert_array_equal(out[f"{name}_se"], reference[f"{name}_se"])
+    assert int(out["networks"]) == 550
+
+
+def test_diverging_learning_is_counted_and_refused_by_analysis(caplog):
+    """eta A >> 2 diverges to inf: every network is counted, and the analysis refuses the point
+    (naming it) instead of averaging infinities."""
+    spec = spec_of("learning", LEARNING, learning_rate=1e16)
+    with caplog.at_level(logging.WARNING):
+        raw = learning.simulate(spec)
+    assert raw["nonfinite"].values.tolist() == [40] * 10
+    assert "400 network(s) with non-finite states" in caplog.text
+    with pytest.raises(ValueError, match=f"point {spec.name}: 400 network.*0 of 10 blocks"):
+        learning.analyze_point(raw, {})
+    healthy = learning.simulate(spec_of("learning", LEARNING))
+    assert int(healthy["nonfinite"].sum()) == 0
+    kept, networks, dropped = drop_nonfinite_blocks(healthy)
+    assert kept is healthy and networks == dropped == 0
+
+
+# --- bad files are refused by the next step, naming the file ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def depth_point(tmp_path_factory) -> tuple[Path, config.PointSpec]:
+    spec = spec_of("depth", DEPTH)
+    path = tmp_path_factory.mktemp("point") / "shard-0.nc"
+    run = nnfield("-q", "simulate", "--spec", spec.to_json(), "--out", str(path))
+    assert run.returncode == 0, run.stderr
+    return path, spec
+
+
+def test_truncated_point_file_is_refused_naming_it(depth_point, tmp_path):
+    path, _ = depth_point
+    bad = tmp_path / "truncated.nc"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    run = nnfield("analyze", "--study", "depth", "--out", str(tmp_path / "d.nc"), str(bad))
+    assert run.returncode == 2
+    assert f"{bad}: not a readable NetCDF file" in run.stderr
+    assert not (tmp_path / "d.nc").exists()
+
+
+def test_corrupted_point_file_is_refused_naming_it(depth_point, tmp_path):
+    """Flipped bytes inside the compressed data: the HDF5/zlib layer notices on reading."""
+    path, _ = depth_point
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 4000):
+        data[i] ^= 0xFF
+    bad = tmp_path / "corrupted.nc"
+    bad.write_bytes(bytes(data))
+    run = nnfield("analyze", "--study", "depth", "--out", str(tmp_path / "d.nc"), str(bad))
+    assert run.returncode == 2 and str(bad) in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "d.nc").exists()
+
+
+def test_other_schema_version_is_refused_naming_it(depth_point, tmp_path):
+    path, _ = depth_point
+    ds = read_dataset(path)
+    ds.attrs["schema_version"] = np.int32(99)
+    old = write_dataset(ds, tmp_path / "old.nc")
+    run = nnfield("analyze", "--study", "depth", "--out", str(tmp_path / "d.nc"), str(old))
+    assert run.returncode == 2
+    assert f"{old}: schema_version 99, expected 1" in run.stderr
+    study = tmp_path / "study.nc"
+    run = nnfield("-q", "analyze", "--study", "depth", "--out", str(study), str(path))
+    assert run.returncode == 0, run.stderr
+    ds = read_dataset(study)
+    ds.attrs["schema_version"] = np.int32(0)
+    write_dataset(ds, study)
+    run = nnfield("figure", "--name", "depth_flow", "--data", str(study), "--out",
+                  str(tmp_path / "f.pdf"), str(tmp_path / "f.png"))  # fmt: skip
+    assert run.returncode == 2 and f"{study}: schema_version 0" in run.stderr
+    assert not (tmp_path / "f.pdf").exists()
+
+
+# --- byte-identical outputs ------------------------------------------------------------------
+
+
+def test_same_spec_gives_byte_identical_point_and_study_files(depth_point, tmp_path):
+    path, spec = depth_point
+    again = tmp_path / "again.nc"
+    assert nnfield("-q", "simulate", "--spec", spec.to_json(), "--out", str(again)).returncode == 0
+    assert sha(again) == sha(path)
+    studies = []
+    for name in ("a.nc", "b.nc"):
+        run = nnfield("-q", "analyze", "--study", "depth", "--out", str(tmp_path / name),
+                      str(path))  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        studies.append(sha(tmp_path / name))
+    assert studies[0] == studies[1]
+    with xr.open_dataset(tmp_path / "a.nc") as ds:
+        assert ds.attrs["config_sha256"] != ""  # made from exactly this point (nnfield verify)
+
+
+def test_writer_removes_what_a_killed_writer_left(tmp_path):
+    stale = tmp_path / ".x.nc.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    ds = xr.Dataset({"v": (("block",), np.arange(3.0), {"long_name": "v", "units": "1"})})
+    ds["block"] = ("block", np.arange(3), {"long_name": "block", "units": "1"})
+    write_dataset(ds, tmp_path / "x.nc")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
