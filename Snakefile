@@ -5,6 +5,7 @@ import json
 from snakemake.utils import min_version, validate
 
 from nnfield import config as nnconfig
+from nnfield import layout
 from nnfield.studies import FIGURE_STUDY
 
 min_version("9.0")
@@ -22,6 +23,11 @@ validate(config, "config/schema.yaml", set_default=True)
 POINTS = nnconfig.expand(CONFIG)
 DEVICE = CONFIG["device"]
 FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
+
+
+onstart:
+    # the validated configuration of this run, for `nnfield verify results/`
+    nnconfig.write_record(CONFIG, layout.CONFIG_RECORD)
 
 
 include: "workflow/rules/common.smk"

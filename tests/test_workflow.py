@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import xarray as xr
 import yaml
@@ -142,6 +145,63 @@ def test_report_is_browsable(finished_run):
     assert (finished_run / "report.html").stat().st_size > 10_000
 
 
+def nnfield_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nnfield", *args], capture_output=True,
+                          text=True, timeout=600, cwd=workdir, env=ENV)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_verify_finds_every_study_consistent(finished_run):
+    run = nnfield_cli(finished_run, "verify", "results")
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4 and all(line.endswith(": consistent") for line in lines), lines
+    npoint = next(line for line in lines if line.startswith("npoint:"))
+    assert npoint.startswith("npoint: 4 points, 12 data files")  # 4 merged + 8 shards
+
+
+@pytest.mark.slow
+def test_verify_names_damaged_and_foreign_files(finished_run, tmp_path):
+    shutil.copytree(finished_run / "results", tmp_path / "results")
+    results = tmp_path / "results"
+    point = next((results / "depth/shards").glob("**/shard-0.nc"))
+    point.write_bytes(point.read_bytes()[:5000])
+    study = results / "hidden/hidden.nc"
+    ds = xr.load_dataset(study)
+    ds.attrs["schema_version"] = np.int32(2)
+    ds.to_netcdf(study)
+    (results / "figures/learning_thermo.png").write_bytes(b"not a picture")
+    other = yaml.safe_load(TINY)
+    other["studies"]["npoint"]["seed"] = 11
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    run = nnfield_cli(tmp_path, "verify", "results")
+    assert run.returncode == 1
+    verdicts = {line.split(":")[0]: line for line in run.stdout.splitlines() if ":" in line[:9]}
+    assert verdicts["npoint"].endswith(": consistent")
+    for study in ("depth", "learning", "hidden"):
+        assert "INCONSISTENT (1 problem(s))" in verdicts[study], run.stdout
+    assert f"{point.relative_to(tmp_path)}: not a readable NetCDF file" in run.stdout
+    assert "results/hidden/hidden.nc: schema_version 2, expected 1" in run.stdout
+    assert "results/figures/learning_thermo.png: not a PNG file" in run.stdout
+    run = nnfield_cli(tmp_path, "verify", "results", "--config", "other.yaml")
+    assert run.returncode == 1
+    assert run.stdout.count("made with another configuration of point family~") == 12
+    assert "results/npoint/npoint.nc: made from other points" in run.stdout
+
+
+@pytest.mark.slow
+def test_figures_regenerate_byte_identical(finished_run):
+    figures = sorted((finished_run / "results/figures").glob("*.p[dn][fg]"))
+    assert len(figures) == 12
+    before = {path.name: path.read_bytes() for path in figures}
+    stamps = {path.name: path.stat().st_mtime_ns for path in figures}
+    run = snakemake(finished_run, "--cores", "2", "--forcerun", "figure")
+    assert run.returncode == 0, run.stderr[-2000:]
+    for path in figures:
+        assert path.stat().st_mtime_ns != stamps[path.name], f"{path.name} was not redrawn"
+        assert path.read_bytes() == before[path.name], f"{path.name} differs when redrawn"
+
+
 @pytest.mark.slow
 def test_interrupted_output_is_regenerated(finished_run):
     point = finished_run / "results/npoint/points/family~erf/width~30.nc"
@@ -165,6 +225,66 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, key):
     assert run.returncode != 0
     assert key in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+SLOW = """
+studies:
+  depth:
+    seed: 9
+    networks: 20000
+    block_size: 1000
+    families:
+      - {name: slow, activation: tanh, inputs: [1.0, 0.5], widths: [64], depths: [24]}
+"""
+SLOW_SHARD = "results/depth/shards/family~slow/width~64/depth~24/shard-0.nc"
+
+
+def _simulate_process(root: psutil.Process) -> psutil.Process | None:
+    """The `nnfield simulate` process among the descendants of a Snakemake process."""
+    for proc in root.children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if "simulate" in cmd and any(part.endswith("nnfield") for part in cmd[:2]):
+            return proc
+    return None
+
+
+@pytest.mark.slow
+def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_path):
+    """SIGKILL a running simulate job: no output (nor anything a rerun trusts) is left, and the
+    rerun writes a file byte-identical to an uninterrupted run's."""
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for work in (clean, killed):
+        work.mkdir()
+        (work / "tiny.yaml").write_text(SLOW)
+    run = snakemake(clean, "--cores", "1", SLOW_SHARD)
+    assert run.returncode == 0, run.stderr[-2000:]
+    cmd = [*SNAKEMAKE, "--directory", str(killed), "--configfile", "tiny.yaml", "--cores", "1",
+           SLOW_SHARD]  # fmt: skip
+    log = killed / "results/depth/logs/simulate/family~slow/width~64/depth~24/shard-0.log"
+    with subprocess.Popen(cmd, cwd=killed, env=ENV, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as main:  # fmt: skip
+        job = None
+        for _ in range(600):  # until the job has started computing (JAX is up)
+            job = job or _simulate_process(psutil.Process(main.pid))
+            if job and log.exists() and "JAX backend" in log.read_text():
+                break
+            time.sleep(0.1)
+        assert job is not None and job.is_running(), "the simulate job never started"
+        time.sleep(1.0)
+        assert job.is_running() and "wrote" not in log.read_text(), "job finished too early"
+        job.send_signal(signal.SIGKILL)
+        output, _ = main.communicate(timeout=300)
+    assert not job.is_running()
+    assert main.returncode != 0 and "Error in rule simulate" in output, output[-2000:]
+    shard_dir = (killed / SLOW_SHARD).parent
+    assert not (killed / SLOW_SHARD).exists()
+    assert not shard_dir.exists() or list(shard_dir.iterdir()) == []
+    run = snakemake(killed, "--cores", "1", SLOW_SHARD)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (killed / SLOW_SHARD).read_bytes() == (clean / SLOW_SHARD).read_bytes()
 
 
 def _slurm_cluster() -> dict | None:
@@ -235,6 +355,7 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
         other = work / path.relative_to(finished_run)
         with xr.open_dataset(path) as local, xr.open_dataset(other) as remote:
             xr.testing.assert_equal(local, remote)
+        assert path.read_bytes() == other.read_bytes(), path  # and byte for byte
 
 
 def test_lint_is_clean(tmp_path):

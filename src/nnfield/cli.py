@@ -1,4 +1,4 @@
-"""Command line: ``nnfield simulate|merge|analyze|figure|check-config|info``.
+"""Command line: ``nnfield simulate|merge|analyze|figure|check-config|verify|info``.
 
 These are the steps the Snakemake rules run; each writes its output atomically and exits non-zero
 with a one-line message naming the offending file or config key on bad input.
@@ -79,7 +79,7 @@ def _merge(args) -> None:
 
 
 def _analyze(args) -> None:
-    from nnfield.store import read_dataset, write_dataset
+    from nnfield.store import points_sha256, read_dataset, write_dataset
     from nnfield.studies import load
 
     module = load(args.study)
@@ -100,6 +100,9 @@ def _analyze(args) -> None:
         if (i + 1) % 500 == 0:
             log.info("read %d/%d point files", i + 1, len(paths))
     ds = module.analyze(points, options)
+    ds.attrs["config_sha256"] = points_sha256(
+        (str(p.attrs["point"]), str(p.attrs["config_sha256"])) for p in points
+    )
     write_dataset(ds, args.out)
     log.info("wrote %s", args.out)
 
@@ -125,6 +128,12 @@ def _check_config(args) -> None:
     points = config.expand(cfg)
     for study, pts in points.items():
         print(f"{study}: {len(pts)} points")
+
+
+def _verify(args) -> int:
+    from nnfield.verify import verify
+
+    return 0 if verify(args.results, args.config, args.workers) else 1
 
 
 def _info(args) -> None:
@@ -184,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.set_defaults(func=_check_config)
 
+    p = sub.add_parser(
+        "verify",
+        help="re-read every result file and check it against the "
+        "config; one verdict line per study (exit 1 if any is inconsistent)",
+    )
+    p.add_argument("results", nargs="?", type=Path, default=Path("results"))
+    p.add_argument("--config", type=Path,
+                   help="config to check against (default: RESULTS/config.yaml, the record the "
+                        "workflow writes when a run starts)")  # fmt: skip
+    p.add_argument("--workers", type=int, help="processes reading files (default: all CPUs)")
+    p.set_defaults(func=_verify)
+
     p = sub.add_parser("info", help="versions and the devices JAX sees")
     p.set_defaults(func=_info)
     return parser
@@ -201,11 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     from nnfield.store import DataFileError
 
     try:
-        args.func(args)
+        return int(args.func(args) or 0)
     except (ConfigError, DataFileError, ValueError) as err:
         log.error("%s", err)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ directory and renamed, so a killed job never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -51,6 +52,13 @@ def provenance(study: str, point: str = "", config_sha256: str = "", backend: st
     return attrs
 
 
+def points_sha256(points: Iterable[tuple[str, str]]) -> str:
+    """Hash of a study's points as (point name, config_sha256) pairs, order-free: stored as the
+    study dataset's ``config_sha256``, so a dataset shows which sweep it was made from."""
+    text = "\n".join(f"{name} {sha}" for name, sha in sorted(points))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def check_metadata(ds: xr.Dataset) -> None:
     """Raise if any variable lacks ``long_name``/``units`` or any dimension is unnamed."""
     for name, var in ds.variables.items():
@@ -70,6 +78,13 @@ def _umask() -> int:
     return mask
 
 
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files a killed writer of ``path`` left behind (``.NAME.*.tmp``; never
+    trusted by any reader).  Each output has one writer at a time, so they are stale."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
 
@@ -82,6 +97,7 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub" and var.ndim > 0:
             encoding[name] = {"zlib": True, "complevel": 4}
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -171,7 +187,9 @@ def check_layout(
 ) -> None:
     """Validate the provenance and required variables of an opened dataset."""
     version = ds.attrs.get("schema_version")
-    if version is None or int(version) != SCHEMA_VERSION:
+    if isinstance(version, np.integer | int):
+        version = int(version)
+    if version != SCHEMA_VERSION:
         raise DataFileError(
             f"{path}: schema_version {version!r}, expected {SCHEMA_VERSION} "
             "(written by another nnfield version; rerun the rule that made it)"

@@ -21,22 +21,14 @@ def point_spec(wildcards):
 def shard_files(wildcards):
     spec = POINTS[wildcards.study][wildcards.point]
     return [
-        f"results/{wildcards.study}/shards/{wildcards.point}/shard-{k}.nc"
+        layout.shard_path(wildcards.study, wildcards.point, k)
         for k in range(spec.params["shards"])
     ]
 
 
-def point_file(study, name, spec):
-    """A point's raw data: the merged file, or for a single-shard point its only shard (no
-    merge job: half the DAG, and no copy, for sweeps of many small points)."""
-    if spec.params["shards"] == 1:
-        return f"results/{study}/shards/{name}/shard-0.nc"
-    return f"results/{study}/points/{name}.nc"
-
-
 def point_files(wildcards):
-    study = wildcards.study
-    return [point_file(study, name, spec) for name, spec in POINTS[study].items()]
+    """Merged point files, or the only shard of single-shard points (nnfield.layout)."""
+    return [layout.point_path(spec) for spec in POINTS[wildcards.study].values()]
 
 
 def analysis_options(wildcards):
@@ -44,5 +36,4 @@ def analysis_options(wildcards):
 
 
 def study_dataset(wildcards):
-    study = FIGURE_STUDY[wildcards.figure]
-    return f"results/{study}/{study}.nc"
+    return layout.study_path(FIGURE_STUDY[wildcards.figure])

@@ -37,7 +37,7 @@ def save(fig, paths) -> None:
         fmt = path.suffix.lstrip(".")
         metadata = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": "nnfield"},
                     "png": {"Software": "nnfield"}}.get(fmt, {})  # fmt: skip
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fig.savefig(tmp, format=fmt, metadata=metadata)
         os.replace(tmp, path)
     plt.close(fig)

@@ -33,7 +33,7 @@ import xarray as xr
 from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.hidden_weights import WeightEnsemble, subsystem_matrix
-from nnfield.store import annotate, backend_name, provenance
+from nnfield.store import annotate, backend_name, points_sha256, provenance
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
 from nnfield.studies.blocks import shard_blocks
 
@@ -326,12 +326,13 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     return _study(rows)
 
 
-def _analyze_one(ds) -> tuple[str, dict, dict]:
+def _analyze_one(ds) -> tuple[str, dict, dict, str]:
+    """(point name, params, per-point arrays, config_sha256) of one point file."""
     p = PointSpec.from_json(str(ds.attrs["params"])).params
-    return str(ds.attrs["point"]), p, analyze_point(ds, p)
+    return str(ds.attrs["point"]), p, analyze_point(ds, p), str(ds.attrs["config_sha256"])
 
 
-def _analyze_file(path: str) -> tuple[str, dict, dict]:
+def _analyze_file(path: str) -> tuple[str, dict, dict, str]:
     from nnfield.store import read_raw
 
     return _analyze_one(read_raw(path, study="hidden", required=RAW_VARIABLES))
@@ -364,8 +365,8 @@ def analyze_files(
     return _study(rows)
 
 
-def _study(rows: list[tuple[str, dict, dict]]) -> xr.Dataset:
-    """The study dataset from (point name, params, per-point arrays) rows."""
+def _study(rows: list[tuple[str, dict, dict, str]]) -> xr.Dataset:
+    """The study dataset from (point name, params, per-point arrays, config_sha256) rows."""
     from nnfield.studies import hidden_theory
 
     names = [r[0] for r in rows]
@@ -373,7 +374,7 @@ def _study(rows: list[tuple[str, dict, dict]]) -> xr.Dataset:
     study = _assemble(names, params, [r[2] for r in rows])
     study = study.merge(hidden_theory.curves(params))
     study = study.merge(hidden_theory.ring_fits(study, params))
-    study.attrs = provenance("hidden", "", "")
+    study.attrs = provenance("hidden", "", points_sha256((r[0], r[3]) for r in rows))
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see nnfield.hidden_dynamics",

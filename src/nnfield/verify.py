@@ -1,0 +1,177 @@
+"""``nnfield verify``: re-read every result file and check it against the configuration.
+
+For each study of the config: every point file (and shard file, where a point has several) is
+read in full with netCDF4 (a truncated or corrupted file fails here), must carry the current
+``schema_version``, the study, its point name, the ``config_sha256`` of the point's spec in the
+config, the raw variables of the study and exactly its blocks; the study dataset must have been
+made from exactly these points (``store.points_sha256``); every figure must exist as a PDF and
+a PNG.  Non-finite networks are totalled.  One verdict line per study.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnfield import config as nnconfig
+from nnfield import layout
+from nnfield.studies import FIGURE_STUDY, load
+from nnfield.studies.blocks import shard_blocks
+
+MAGIC = {"pdf": b"%PDF", "png": b"\x89PNG"}
+MIN_PARALLEL = 50
+"""Files from which the checks run in worker processes."""
+
+
+@dataclass
+class Verdict:
+    """The outcome for one study: what was checked and what is wrong."""
+
+    study: str
+    points: int = 0
+    files: int = 0
+    figures: int = 0
+    nonfinite: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return not self.problems
+
+    def line(self) -> str:
+        head = (f"{self.study}: {self.points} points, {self.files} data files, study dataset, "
+                f"{self.figures} figure files")  # fmt: skip
+        if self.nonfinite:
+            head += f", {self.nonfinite} non-finite networks excluded"
+        if self.consistent:
+            return f"{head}: consistent"
+        return f"{head}: INCONSISTENT ({len(self.problems)} problem(s))"
+
+
+def _check_file(job: tuple[str, str, str, str, list[int], tuple[str, ...]]) -> tuple[str, int]:
+    """('' or the problem, non-finite networks) for one point or shard file."""
+    from nnfield.store import DataFileError, read_raw
+
+    path, study, point, sha, blocks, required = job
+    try:
+        raw = read_raw(path, study=study, required=required)
+    except DataFileError as err:
+        return str(err), 0
+    if str(raw.attrs.get("point")) != point:
+        return f"{path}: holds point {raw.attrs.get('point')!r}, expected {point!r}", 0
+    if str(raw.attrs.get("config_sha256")) != sha:
+        return (f"{path}: made with another configuration of point {point} (config_sha256 "
+                "differs); rerun the workflow to regenerate it", 0)  # fmt: skip
+    got = np.asarray(raw.variables["block"]).tolist()
+    if got != blocks:
+        return f"{path}: holds blocks {got[:5]}..., expected {blocks[:5]}... ({len(blocks)})", 0
+    nonfinite = 0
+    if "nonfinite" in raw:
+        nonfinite = int(np.sum(raw["nonfinite"].values))
+    elif "finite" in raw:
+        nonfinite = int(np.sum(1 - raw["finite"].values))
+    return "", nonfinite
+
+
+def _file_jobs(study: str, specs: Sequence[nnconfig.PointSpec], required: tuple[str, ...]):
+    """(path, study, point, sha, blocks, required) for every point and shard file to check;
+    intermediate shard files of multi-shard points are checked where they still exist."""
+    for spec in specs:
+        p = spec.params
+        n_blocks = p["networks"] // p["block_size"]
+        yield (layout.point_path(spec), study, spec.name, spec.sha256, list(range(n_blocks)),
+               required)  # fmt: skip
+        if p["shards"] > 1:
+            for k in range(p["shards"]):
+                path = layout.shard_path(study, spec.name, k)
+                if os.path.exists(path):
+                    blocks = list(shard_blocks(n_blocks, k, p["shards"]))
+                    yield path, study, spec.name, spec.sha256, blocks, required
+
+
+def _run(jobs: list, workers: int) -> list[tuple[str, int]]:
+    if workers < 2 or len(jobs) < MIN_PARALLEL:
+        return [_check_file(job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_check_file, jobs, chunksize=64))
+
+
+def verify_study(study: str, specs: dict[str, nnconfig.PointSpec], workers: int = 1) -> Verdict:
+    """Check one study's files (paths relative to the working directory)."""
+    from nnfield.store import DataFileError, points_sha256, read_raw
+
+    verdict = Verdict(study, points=len(specs))
+    jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
+    for problem, nonfinite in _run(jobs, workers):
+        verdict.files += 1
+        verdict.nonfinite += nonfinite
+        if problem:
+            verdict.problems.append(problem)
+    path = layout.study_path(study)
+    try:
+        attrs = read_raw(path, study=study).attrs
+        expected = points_sha256((name, spec.sha256) for name, spec in specs.items())
+        if str(attrs.get("config_sha256")) != expected:
+            verdict.problems.append(
+                f"{path}: made from other points than the configuration's (config_sha256 "
+                "differs); rerun the workflow to regenerate it"
+            )
+    except DataFileError as err:
+        verdict.problems.append(str(err))
+    for figure, of in FIGURE_STUDY.items():
+        if of != study:
+            continue
+        for ext in layout.FIGURE_FORMATS:
+            path = Path(layout.figure_path(figure, ext))
+            try:
+                with open(path, "rb") as fh:
+                    head = fh.read(8)
+            except OSError:
+                verdict.problems.append(f"{path}: figure missing")
+                continue
+            if not head.startswith(MAGIC[ext]):
+                verdict.problems.append(f"{path}: not a {ext.upper()} file")
+            else:
+                verdict.figures += 1
+    return verdict
+
+
+def verify(
+    results: str | os.PathLike,
+    config_path: str | os.PathLike | None = None,
+    workers: int | None = None,
+    report: Callable[[str], None] = print,
+) -> bool:
+    """Verify the results directory ``results`` (its parent is the run's working directory)
+    against ``config_path`` (default: the run's own record, RESULTS/config.yaml); report one
+    verdict line per study, then its problems.  True if every study is consistent."""
+    results = Path(results).resolve()
+    if not results.is_dir():
+        raise nnconfig.ConfigError(f"results directory {results} not found")
+    if results.name != layout.RESULTS:
+        raise nnconfig.ConfigError(f"{results}: expected the workflow's '{layout.RESULTS}' "
+                                   "directory")  # fmt: skip
+    config_path = Path(config_path) if config_path else results / Path(layout.CONFIG_RECORD).name
+    cfg = nnconfig.load(config_path)
+    workers = workers or len(os.sched_getaffinity(0))
+    here = os.getcwd()
+    os.chdir(results.parent)  # layout paths are relative to the run's working directory
+    try:
+        verdicts = [verify_study(study, specs, workers)
+                    for study, specs in nnconfig.expand(cfg).items()]  # fmt: skip
+    finally:
+        os.chdir(here)
+    for verdict in verdicts:
+        report(verdict.line())
+        for problem in verdict.problems[:20]:
+            report(f"    {problem}")
+        if len(verdict.problems) > 20:
+            report(f"    ... and {len(verdict.problems) - 20} more")
+    return all(v.consistent for v in verdicts)
