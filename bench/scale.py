@@ -3,7 +3,9 @@
 The sweep is the hidden study with tiny ensembles (a 100 x 100 grid of contraction x noise), so
 the per-point work is negligible and what is measured is the bookkeeping:
 1. ``snakemake -n`` on the sweep (config expansion, validation, DAG of ~2 x 10^4 jobs);
-2. ``nnfield analyze`` on 10^4 point files (read, check, per-point estimates, concatenation).
+2. ``nnfield analyze`` on 10^4 point files (read, check, per-point estimates, concatenation);
+3. ``nnfield verify`` of the results (every file re-read and checked against the config; the
+   figures are not drawn, so its verdict lists them as missing).
 The point files are copies of one simulated point with their own names and parameters (the
 analysis reads every file in full, so this costs exactly what real files would).  Each figure is
 printed with the same measurement at 10^2 points and the ratio (10^4 / 10^2; linear scaling is
@@ -64,6 +66,7 @@ def dag_seconds(workdir: Path, config: dict) -> tuple[float, int]:
 def write_points(workdir: Path, config: dict) -> list[Path]:
     """One simulated point, copied under every point name of the sweep."""
     from nnfield import config as nnconfig
+    from nnfield import layout
     from nnfield.store import write_dataset
     from nnfield.studies import hidden
 
@@ -75,9 +78,10 @@ def write_points(workdir: Path, config: dict) -> list[Path]:
     for name, spec in specs.items():
         ds = template.copy()
         ds.attrs.update(point=name, params=spec.to_json(), config_sha256=spec.sha256)
-        path = workdir / "points" / f"{name}.nc"
+        path = workdir / layout.point_path(spec)
         write_dataset(ds, path)
         paths.append(path)
+    nnconfig.write_record(cfg, workdir / layout.CONFIG_RECORD)
     return paths
 
 
@@ -85,10 +89,21 @@ def aggregate_seconds(workdir: Path, paths: list[Path]) -> float:
     listing = workdir / "points.txt"
     listing.write_text("\n".join(map(str, paths)))
     cmd = [sys.executable, "-m", "nnfield", "analyze", "--study", "hidden", "--out",
-           str(workdir / "hidden.nc"), "--point-list", str(listing)]  # fmt: skip
+           str(workdir / "results/hidden/hidden.nc"), "--point-list", str(listing)]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - start
+
+
+def verify_seconds(workdir: Path) -> tuple[float, str]:
+    """Wall seconds of `nnfield verify results` and its verdict line."""
+    cmd = [sys.executable, "-m", "nnfield", "-q", "verify", "results"]
+    start = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    seconds = time.perf_counter() - start
+    if run.returncode not in (0, 1):
+        raise RuntimeError(run.stderr)
+    return seconds, run.stdout.splitlines()[0]
 
 
 def main() -> None:
@@ -109,18 +124,22 @@ def main() -> None:
             paths = write_points(work, config)
             written = time.perf_counter() - start
             agg = aggregate_seconds(work, paths)
-            results[label] = {"points": len(paths), "jobs": jobs, "dag_s": dag, "aggregate_s": agg}
+            check, verdict = verify_seconds(work)
+            results[label] = {"points": len(paths), "jobs": jobs, "dag_s": dag, "aggregate_s": agg,
+                              "verify_s": check}  # fmt: skip
             print(
                 f"{label}: {len(paths)} points, {jobs} jobs: snakemake -n {dag:.1f} s, "
-                f"analyze {agg:.1f} s (writing the files took {written:.1f} s)",
+                f"analyze {agg:.1f} s, verify {check:.1f} s (writing the files took "
+                f"{written:.1f} s)\n  verify: {verdict}",
                 flush=True,
             )
         base, big = results["baseline"], results["sweep"]
         dag_ratio = big["dag_s"] / base["dag_s"]
         agg_ratio = big["aggregate_s"] / base["aggregate_s"]
+        verify_ratio = big["verify_s"] / base["verify_s"]
         print(
             f"ratio {big['points']}/{base['points']} points: DAG {dag_ratio:.1f}x, "
-            f"aggregation {agg_ratio:.1f}x"
+            f"aggregation {agg_ratio:.1f}x, verify {verify_ratio:.1f}x"
         )
         print(json.dumps(results))
     finally:

@@ -247,14 +247,19 @@ def test_mutations_cover_every_constraint_kind():
 # --- cross-field rules ----------------------------------------------------------------------
 
 
+def _indivisible(study: dict) -> None:
+    """An ensemble that is not a whole number of blocks (block_size 1 divides everything)."""
+    study["block_size"] = max(2, study["block_size"])
+    study["networks"] = study["block_size"] * 20 + 1
+
+
 def _first(cfg, study, listing):
     return cfg["studies"][study][listing][0]
 
 
 CROSS = {
     "npoint": [
-        (lambda c: c["studies"]["npoint"].update(networks=c["studies"]["npoint"]["networks"] + 1)
-         or None, "studies.npoint.networks"),
+        (lambda c: _indivisible(c["studies"]["npoint"]), "studies.npoint.networks"),
         (lambda c: c["studies"]["npoint"].update(networks=c["studies"]["npoint"]["block_size"] * 5)
          or None, "studies.npoint.block_size"),
         (lambda c: _first(c, "npoint", "families").update(inputs=[[3.0] * _first(
@@ -272,8 +277,7 @@ CROSS = {
     "depth": [
         (lambda c: _first(c, "depth", "families").update(inputs=[[0.1, 0.2, 0.3]]),
          "studies.depth.families[0].inputs[0]"),
-        (lambda c: c["studies"]["depth"].update(networks=c["studies"]["depth"]["networks"] + 1),
-         "studies.depth.networks"),
+        (lambda c: _indivisible(c["studies"]["depth"]), "studies.depth.networks"),
     ],
     "learning": [
         (lambda c: _first(c, "learning", "problems").update(learning_rates=[

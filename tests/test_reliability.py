@@ -174,3 +174,38 @@ def test_writer_removes_what_a_killed_writer_left(tmp_path):
     ds["block"] = ("block", np.arange(3), {"long_name": "block", "units": "1"})
     write_dataset(ds, tmp_path / "x.nc")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
+
+
+# --- shard count ------------------------------------------------------------------------------
+
+SHARDED = {
+    "npoint": {"seed": 1, "networks": 3000, "block_size": 100, "widths": [5],
+               "families": [{"name": "erf", "arch": "erf", "inputs": [0.5, 1.0]}]},
+    "depth": DEPTH,
+    "learning": {**LEARNING, "problems": [
+        *LEARNING["problems"],
+        {"name": "ts", "kind": "teacher_student", "widths": [2], "optimizer": "sgld",
+         "train_size": 8, "learning_rates": [0.05], "temperatures": [0.01],
+         "initial": ["broad"], "steps": 10}]},
+    "hidden": {"seed": 4, "networks": 60, "block_size": 6, "steps": 60, "burn_in": 10,
+               "time_blocks": 3, "ensembles": [{"name": "c", "weights": "cycle", "neurons": 4,
+                                                "contractions": [0.5]}]},
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study", sorted(SHARDED))
+def test_study_estimates_do_not_depend_on_the_shard_count(study):
+    """Three shards merged give the one-shard raw data and study dataset exactly."""
+    from nnfield.studies import load
+
+    module = load(study)
+    cfg = config.validate({"studies": {study: {**SHARDED[study], "shards": 1}}})
+    sharded_cfg = config.validate({"studies": {study: {**SHARDED[study], "shards": 3}}})
+    whole = [module.simulate(spec, 0) for spec in config.expand(cfg)[study].values()]
+    merged = [module.merge([module.simulate(spec, k) for k in range(3)])
+              for spec in config.expand(sharded_cfg)[study].values()]  # fmt: skip
+    for a, b in zip(whole, merged, strict=True):
+        xr.testing.assert_equal(a, b)
+    options = cfg["studies"][study].get("analysis", {})
+    xr.testing.assert_equal(module.analyze(whole, options), module.analyze(merged, options))

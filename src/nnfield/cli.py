@@ -133,7 +133,7 @@ def _check_config(args) -> None:
 def _verify(args) -> int:
     from nnfield.verify import verify
 
-    return 0 if verify(args.results, args.config, args.workers) else 1
+    return 0 if verify(args.results, args.config, args.workers, progress=log.info) else 1
 
 
 def _info(args) -> None:

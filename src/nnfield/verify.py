@@ -93,23 +93,41 @@ def _file_jobs(study: str, specs: Sequence[nnconfig.PointSpec], required: tuple[
                     yield path, study, spec.name, spec.sha256, blocks, required
 
 
-def _run(jobs: list, workers: int) -> list[tuple[str, int]]:
+def _run(jobs: list, workers: int, progress: Callable[[str], None] | None = None):
+    """Check the files of ``jobs`` (in worker processes for many), a progress line per 1000."""
     if workers < 2 or len(jobs) < MIN_PARALLEL:
-        return [_check_file(job) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+        results = map(_check_file, jobs)
+        pool = None
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_check_file, jobs, chunksize=64))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_check_file, jobs, chunksize=64)
+    out = []
+    try:
+        for i, result in enumerate(results):
+            out.append(result)
+            if progress is not None and (i + 1) % 1000 == 0:
+                progress(f"checked {i + 1}/{len(jobs)} files")
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out
 
 
-def verify_study(study: str, specs: dict[str, nnconfig.PointSpec], workers: int = 1) -> Verdict:
+def verify_study(
+    study: str,
+    specs: dict[str, nnconfig.PointSpec],
+    workers: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> Verdict:
     """Check one study's files (paths relative to the working directory)."""
     from nnfield.store import DataFileError, points_sha256, read_raw
 
     verdict = Verdict(study, points=len(specs))
     jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
-    for problem, nonfinite in _run(jobs, workers):
+    for problem, nonfinite in _run(jobs, workers, progress):
         verdict.files += 1
         verdict.nonfinite += nonfinite
         if problem:
@@ -148,6 +166,7 @@ def verify(
     config_path: str | os.PathLike | None = None,
     workers: int | None = None,
     report: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
 ) -> bool:
     """Verify the results directory ``results`` (its parent is the run's working directory)
     against ``config_path`` (default: the run's own record, RESULTS/config.yaml); report one
@@ -164,7 +183,7 @@ def verify(
     here = os.getcwd()
     os.chdir(results.parent)  # layout paths are relative to the run's working directory
     try:
-        verdicts = [verify_study(study, specs, workers)
+        verdicts = [verify_study(study, specs, workers, progress)
                     for study, specs in nnconfig.expand(cfg).items()]  # fmt: skip
     finally:
         os.chdir(here)
