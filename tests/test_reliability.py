@@ -17,7 +17,7 @@ import xarray as xr
 from nnfield import config
 from nnfield.store import read_dataset, write_dataset
 from nnfield.studies import depth, learning
-from nnfield.studies.blocks import drop_nonfinite_blocks
+from nnfield.studies.blocks import NonFiniteError, drop_nonfinite_blocks
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -85,12 +85,21 @@ def test_diverging_learning_is_counted_and_refused_by_analysis(caplog):
         raw = learning.simulate(spec)
     assert raw["nonfinite"].values.tolist() == [40] * 10
     assert "400 network(s) with non-finite states" in caplog.text
-    with pytest.raises(ValueError, match=f"point {spec.name}: 400 network.*0 of 10 blocks"):
+    with pytest.raises(NonFiniteError, match=f"point {spec.name}: 400 network.*0 of 10 blocks"):
         learning.analyze_point(raw, {})
     healthy = learning.simulate(spec_of("learning", LEARNING))
     assert int(healthy["nonfinite"].sum()) == 0
     kept, networks, dropped = drop_nonfinite_blocks(healthy)
     assert kept is healthy and networks == dropped == 0
+    # the study goes on without the refused point, and says so
+    renamed = raw.assign_attrs(point="problem~q/lr~huge/T~0.1/initial~broad")
+    with caplog.at_level(logging.ERROR):
+        study = learning.analyze([renamed, healthy], {})
+    assert study["point"].values.tolist() == [healthy.attrs["point"]]
+    assert study.attrs["refused_points"] == renamed.attrs["point"]
+    assert "left out of the study dataset" in caplog.text
+    with pytest.raises(NonFiniteError, match="every point was refused"):
+        learning.analyze([renamed], {})
 
 
 # --- bad files are refused by the next step, naming the file ----------------------------------
@@ -209,3 +218,24 @@ def test_study_estimates_do_not_depend_on_the_shard_count(study):
         xr.testing.assert_equal(a, b)
     options = cfg["studies"][study].get("analysis", {})
     xr.testing.assert_equal(module.analyze(whole, options), module.analyze(merged, options))
+
+
+@pytest.mark.slow
+def test_study_dataset_bytes_do_not_depend_on_the_hash_seed(tmp_path):
+    """Two analyze processes with different string-hash seeds (set iteration order) write the
+    same bytes: learning mixes kinds, whose missing variables are NaN-filled."""
+    cfg = SHARDED["learning"]
+    paths = []
+    for i, spec in enumerate(config.expand(config.validate({"studies": {"learning": cfg}}))[
+            "learning"].values()):  # fmt: skip
+        paths.append(write_dataset(learning.simulate(spec), tmp_path / f"p{i}.nc"))
+    digests = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"study-{seed}.nc"
+        cmd = [sys.executable, "-m", "nnfield", "-q", "analyze", "--study", "learning", "--out",
+               str(out), *map(str, paths)]  # fmt: skip
+        env = {**ENV, "PYTHONHASHSEED": seed}
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert run.returncode == 0, run.stderr
+        digests.append(sha(out))
+    assert len(set(digests)) == 1

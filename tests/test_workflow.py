@@ -67,9 +67,10 @@ studies:
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", "tiny.yaml", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=workdir, env=ENV)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=workdir,
+                          env={**ENV, **(env or {})})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -190,16 +191,23 @@ def test_verify_names_damaged_and_foreign_files(finished_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_figures_regenerate_byte_identical(finished_run):
-    figures = sorted((finished_run / "results/figures").glob("*.p[dn][fg]"))
-    assert len(figures) == 12
-    before = {path.name: path.read_bytes() for path in figures}
-    stamps = {path.name: path.stat().st_mtime_ns for path in figures}
-    run = snakemake(finished_run, "--cores", "2", "--forcerun", "figure")
+@pytest.mark.parametrize("rule", ["figure", "analyze"])
+def test_outputs_regenerate_byte_identical(finished_run, rule):
+    """`--forcerun figure` redraws every figure, `--forcerun analyze` remakes every study
+    dataset and figure, byte for byte (in processes with another string-hash seed)."""
+    outputs = sorted((finished_run / "results/figures").glob("*.p[dn][fg]"))
+    assert len(outputs) == 12
+    if rule == "analyze":
+        outputs += sorted((finished_run / "results").glob("*/*.nc"))
+        assert len(outputs) == 16
+    before = {path: path.read_bytes() for path in outputs}
+    stamps = {path: path.stat().st_mtime_ns for path in outputs}
+    run = snakemake(finished_run, "--cores", "2", "--forcerun", rule,
+                    env={"PYTHONHASHSEED": "4321"})  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    for path in figures:
-        assert path.stat().st_mtime_ns != stamps[path.name], f"{path.name} was not redrawn"
-        assert path.read_bytes() == before[path.name], f"{path.name} differs when redrawn"
+    for path in outputs:
+        assert path.stat().st_mtime_ns != stamps[path], f"{path.name} was not remade"
+        assert path.read_bytes() == before[path], f"{path.name} differs when remade"
 
 
 @pytest.mark.slow

@@ -85,13 +85,25 @@ def remove_stale_temporaries(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def canonical(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with coordinates, then data variables, in name order: the file's bytes must not
+    depend on the order a dataset was assembled in (set iteration varies with the hash seed)."""
+    return xr.Dataset(
+        data_vars={name: ds.variables[name] for name in sorted(map(str, ds.data_vars))},
+        coords={name: ds.variables[name] for name in sorted(map(str, ds.coords))},
+        attrs=dict(ds.attrs),
+    )
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
+    """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename),
+    in canonical variable order (so equal data give equal bytes).
 
     Numeric variables are zlib-compressed (level 4).
     """
     path = Path(path)
     check_metadata(ds)
+    ds = canonical(ds)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {}
     for name, var in ds.variables.items():

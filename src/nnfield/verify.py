@@ -36,6 +36,7 @@ class Verdict:
     files: int = 0
     figures: int = 0
     nonfinite: int = 0
+    refused: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -47,6 +48,8 @@ class Verdict:
                 f"{self.figures} figure files")  # fmt: skip
         if self.nonfinite:
             head += f", {self.nonfinite} non-finite networks excluded"
+        if self.refused:
+            head += f", {self.refused} point(s) refused by the analysis (see its log)"
         if self.consistent:
             return f"{head}: consistent"
         return f"{head}: INCONSISTENT ({len(self.problems)} problem(s))"
@@ -135,6 +138,7 @@ def verify_study(
     path = layout.study_path(study)
     try:
         attrs = read_raw(path, study=study).attrs
+        verdict.refused = len([p for p in str(attrs.get("refused_points", "")).split("; ") if p])
         expected = points_sha256((name, spec.sha256) for name, spec in specs.items())
         if str(attrs.get("config_sha256")) != expected:
             verdict.problems.append(

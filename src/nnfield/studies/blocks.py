@@ -14,7 +14,11 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["drop_nonfinite_blocks", "merge", "report_nonfinite", "shard_blocks"]
+__all__ = ["NonFiniteError", "drop_nonfinite_blocks", "merge", "report_nonfinite", "shard_blocks"]
+
+
+class NonFiniteError(ValueError):
+    """A point has too few blocks free of non-finite networks for estimates with errors."""
 
 
 def shard_blocks(n_blocks: int, shard: int, n_shards: int) -> range:
@@ -65,7 +69,8 @@ def drop_nonfinite_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
     For studies whose sums were accumulated layer by layer or record by record before a network
     overflowed, the block is the smallest unit that can be removed; blocks are i.i.d., so the
     remaining ones still give unbiased block statistics of the networks that stayed finite.
-    Raises ValueError naming the point when fewer than 2 blocks are left (no error bars).
+    Raises NonFiniteError naming the point when fewer than 2 blocks are left (no error bars);
+    the study's analysis then leaves the point out and lists it in ``refused_points``.
     """
     if "nonfinite" not in ds:
         return ds, 0, 0
@@ -76,7 +81,7 @@ def drop_nonfinite_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
         return ds, 0, 0
     point = ds.attrs.get("point", "?")
     if keep.size < 2:
-        raise ValueError(
+        raise NonFiniteError(
             f"point {point}: {networks} network(s) became non-finite (NaN/inf) and only "
             f"{keep.size} of {per_block.size} blocks are clean, too few for error bars; use "
             "dtype float64 or a more stable setting for this point"

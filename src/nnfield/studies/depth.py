@@ -23,7 +23,12 @@ from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
-from nnfield.studies.blocks import drop_nonfinite_blocks, report_nonfinite, shard_blocks
+from nnfield.studies.blocks import (
+    NonFiniteError,
+    drop_nonfinite_blocks,
+    report_nonfinite,
+    shard_blocks,
+)
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
 
 log = logging.getLogger(__name__)
@@ -188,9 +193,14 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     options = dict(options or {})
     if not points:
         raise ValueError("analyze needs at least one point")
-    per_point = []
+    per_point, refused = [], []
     for i, ds in enumerate(points):
-        one = analyze_point(ds, options)
+        try:
+            one = analyze_point(ds, options)
+        except NonFiniteError as err:
+            log.error("%s; left out of the study dataset", err)
+            refused.append(str(ds.attrs.get("point")))
+            continue
         one = one.assign_coords(tuple2=np.arange(one.sizes["tuple2"]),
                                 input=np.arange(one.sizes["input"]))  # fmt: skip
         one = one.expand_dims(
@@ -201,9 +211,12 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         one["cb"] = (("family",), [float(ds.attrs["cb"])])
         per_point.append(one)
         log.info("analysed %s (%d/%d)", ds.attrs.get("point", ""), i + 1, len(points))
+    if not per_point:
+        raise NonFiniteError(f"every point was refused for non-finite networks: {refused}")
     study = xr.merge(per_point, join="outer", compat="no_conflicts", combine_attrs="drop")
     study.attrs = provenance("depth", "", "")
     study.attrs.update(
+        refused_points="; ".join(refused),
         layer_convention="l = 1..L counts weight matrices (z^(1) = b + W x); W^(1) ~ N(0, C_W/d), "
         "W^(l>1) ~ N(0, C_W/N), b ~ N(0, C_b)",
         vertex_convention="E[z_a1 z_a2 z_a3 z_a4]_conn = (V_(12)(34) + V_(13)(24) + V_(14)(23))/N",
