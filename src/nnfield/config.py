@@ -426,22 +426,12 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
 def write_record(config: Mapping[str, Any], path: str | Path) -> None:
     """Write a validated config as YAML, atomically (temporary name, then rename): the record
     of what a run was asked to compute, read back by ``nnfield verify``."""
-    import os
-    import tempfile
+    from nnfield.atomic import atomic_path
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "# validated configuration of the latest run (written by the workflow)\n"
     text += yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def _number(value: Any) -> str:

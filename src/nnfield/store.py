@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from nnfield import SCHEMA_VERSION, __version__
+from nnfield.atomic import atomic_path
 
 
 class DataFileError(RuntimeError):
@@ -72,19 +73,6 @@ def check_metadata(ds: xr.Dataset) -> None:
             raise ValueError(f"dimension {dim!r} is unnamed")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files a killed writer of ``path`` left behind (``.NAME.*.tmp``; never
-    trusted by any reader).  Each output has one writer at a time, so they are stale."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
 def canonical(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with coordinates, then data variables, in name order: the file's bytes must not
     depend on the order a dataset was assembled in (set iteration varies with the hash seed)."""
@@ -104,22 +92,24 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     check_metadata(ds)
     ds = canonical(ds)
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {}
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub" and var.ndim > 0:
             encoding[name] = {"zlib": True, "complevel": 4}
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn any failure to open or read ``path`` into a DataFileError naming the file."""
+    try:
+        yield
+    except FileNotFoundError as err:
+        raise DataFileError(f"{path}: file not found") from err
+    except Exception as err:
+        raise DataFileError(f"{path}: not a readable NetCDF file ({err})") from err
 
 
 def read_dataset(
@@ -133,13 +123,8 @@ def read_dataset(
     ``schema_version``, belongs to another study, or lacks a required variable.
     """
     path = Path(path)
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            ds = ds.load()
-    except FileNotFoundError as err:
-        raise DataFileError(f"{path}: file not found") from err
-    except Exception as err:
-        raise DataFileError(f"{path}: not a readable NetCDF file ({err})") from err
+    with _reading(path), xr.open_dataset(path, engine="netcdf4") as ds:
+        ds = ds.load()
     check_layout(ds, path, study=study, required=required)
     return ds
 
@@ -177,15 +162,10 @@ def read_raw(
     import netCDF4
 
     path = Path(path)
-    try:
-        with netCDF4.Dataset(path) as nc:
-            nc.set_auto_mask(False)
-            variables = {name: var[...] for name, var in nc.variables.items()}
-            attrs = {name: nc.getncattr(name) for name in nc.ncattrs()}
-    except FileNotFoundError as err:
-        raise DataFileError(f"{path}: file not found") from err
-    except Exception as err:
-        raise DataFileError(f"{path}: not a readable NetCDF file ({err})") from err
+    with _reading(path), netCDF4.Dataset(path) as nc:
+        nc.set_auto_mask(False)
+        variables = {name: var[...] for name, var in nc.variables.items()}
+        attrs = {name: nc.getncattr(name) for name in nc.ncattrs()}
     raw = RawFile(variables, attrs)
     check_layout(raw, path, study=study, required=required)
     return raw

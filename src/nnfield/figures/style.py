@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from nnfield.atomic import atomic_path
 
 RC = {
     "figure.dpi": 110,
@@ -33,11 +34,9 @@ def apply() -> None:
 def save(fig, paths) -> None:
     """Save ``fig`` to each path (format from the suffix) atomically, without timestamps."""
     for path in map(Path, paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
         fmt = path.suffix.lstrip(".")
         metadata = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": "nnfield"},
                     "png": {"Software": "nnfield"}}.get(fmt, {})  # fmt: skip
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fig.savefig(tmp, format=fmt, metadata=metadata)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=metadata)
     plt.close(fig)
