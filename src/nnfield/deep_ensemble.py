@@ -31,6 +31,7 @@ import numpy as np
 
 from nnfield import tuples as tup
 from nnfield.ensemble import divisor_chunk, run_with_progress
+from nnfield.numerics import nonfinite_rows
 from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
@@ -122,12 +123,9 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         diag = jnp.where(dead, 0.0, jnp.log(jnp.where(dead, 1.0, gdiag)))
         z2 = jnp.mean(zz, axis=1, dtype=jnp.float64)
         dead_count = dead.sum(0, dtype=jnp.float64)
-        finite = jnp.ones(g.shape[0], dtype=bool)
-        for per_network in (s2, w4, z2, z4, diag):
-            finite &= jnp.all(jnp.isfinite(per_network), axis=1)
         sums = (s2.sum(0), w4.sum(0), z2.sum(0), z4.sum(0), diag.sum(0), (diag * diag).sum(0),
                 dead_count)  # fmt: skip
-        return sums, ~finite
+        return sums, nonfinite_rows(s2, w4, z2, z4, diag)
 
     def chunk_sums(keys):
         def draw(k, layer):

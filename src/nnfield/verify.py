@@ -19,6 +19,7 @@ import numpy as np
 
 from nnfield import config as nnconfig
 from nnfield import layout
+from nnfield.parallel import map_in_processes
 from nnfield.studies import FIGURE_STUDY, load
 from nnfield.studies.blocks import shard_blocks
 
@@ -96,33 +97,10 @@ def _file_jobs(study: str, specs: Sequence[nnconfig.PointSpec], required: tuple[
                     yield path, study, spec.name, spec.sha256, blocks, required
 
 
-def _run(jobs: list, workers: int, progress: Callable[[str], None] | None = None):
-    """Check the files of ``jobs`` (in worker processes for many), a progress line per 1000."""
-    if workers < 2 or len(jobs) < MIN_PARALLEL:
-        results = map(_check_file, jobs)
-        pool = None
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_check_file, jobs, chunksize=64)
-    out = []
-    try:
-        for i, result in enumerate(results):
-            out.append(result)
-            if progress is not None and (i + 1) % 1000 == 0:
-                progress(f"checked {i + 1}/{len(jobs)} files")
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return out
-
-
 def verify_study(
     study: str,
     specs: dict[str, nnconfig.PointSpec],
-    workers: int = 1,
+    workers: int | None = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Verdict:
     """Check one study's files (paths relative to the working directory)."""
@@ -130,7 +108,9 @@ def verify_study(
 
     verdict = Verdict(study, points=len(specs))
     jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
-    for problem, nonfinite in _run(jobs, workers, progress):
+    checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,
+                               "checked {done}/{total} files")  # fmt: skip
+    for problem, nonfinite in checked:
         verdict.files += 1
         verdict.nonfinite += nonfinite
         if problem:
@@ -183,7 +163,6 @@ def verify(
                                    "directory")  # fmt: skip
     config_path = Path(config_path) if config_path else results / Path(layout.CONFIG_RECORD).name
     cfg = nnconfig.load(config_path)
-    workers = workers or len(os.sched_getaffinity(0))
     here = os.getcwd()
     os.chdir(results.parent)  # layout paths are relative to the run's working directory
     try:

@@ -7,14 +7,15 @@ so a point's numbers never depend on how its blocks are split into shards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NonFiniteError", "drop_nonfinite_blocks", "merge", "report_nonfinite", "shard_blocks"]
+__all__ = ["NonFiniteError", "analyze_each", "drop_nonfinite_blocks", "merge", "report_nonfinite",
+           "shard_blocks"]  # fmt: skip
 
 
 class NonFiniteError(ValueError):
@@ -51,15 +52,15 @@ def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
     return merged
 
 
-def report_nonfinite(point: str, counts: np.ndarray, blocks: Sequence[int], what: str) -> int:
-    """Log one warning line per point naming the blocks with non-finite networks; the total."""
+def report_nonfinite(point: str, counts: np.ndarray, blocks: Sequence[int], what: str) -> None:
+    """Log one warning line per point naming the blocks with non-finite networks (``counts``
+    per block of ``blocks``)."""
     counts = np.asarray(counts)
     total = int(counts.sum())
     if total:
         bad = [int(b) for b, c in zip(blocks, counts, strict=True) if c]
         log.warning("%s: %d network(s) with non-finite %s in block(s) %s%s", point, total, what,
                     bad[:10], " ..." if len(bad) > 10 else "")  # fmt: skip
-    return total
 
 
 def drop_nonfinite_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
@@ -89,3 +90,24 @@ def drop_nonfinite_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, int, int]:
     log.warning("%s: dropped %d of %d blocks holding %d network(s) with non-finite numbers",
                 point, dropped, per_block.size, networks)  # fmt: skip
     return ds.isel(block=keep), networks, dropped
+
+
+def analyze_each(
+    points: Sequence[xr.Dataset], analyze_one: Callable[[xr.Dataset], xr.Dataset]
+) -> tuple[list[xr.Dataset], str]:
+    """``analyze_one`` of every point, and the names of the points it refused for non-finite
+    networks (NonFiniteError), ``"; "``-joined for the study's ``refused_points`` attribute.
+    A refused point is left out with an error line; if every point is, NonFiniteError."""
+    results, refused = [], []
+    for i, ds in enumerate(points):
+        point = str(ds.attrs.get("point"))
+        try:
+            results.append(analyze_one(ds))
+        except NonFiniteError as err:
+            log.error("%s; left out of the study dataset", err)
+            refused.append(point)
+            continue
+        log.info("analysed %s (%d/%d)", point, i + 1, len(points))
+    if not results:
+        raise NonFiniteError(f"every point was refused for non-finite networks: {refused}")
+    return results, "; ".join(refused)

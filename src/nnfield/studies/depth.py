@@ -24,7 +24,7 @@ from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import (
-    NonFiniteError,
+    analyze_each,
     drop_nonfinite_blocks,
     report_nonfinite,
     shard_blocks,
@@ -193,14 +193,9 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     options = dict(options or {})
     if not points:
         raise ValueError("analyze needs at least one point")
-    per_point, refused = [], []
-    for i, ds in enumerate(points):
-        try:
-            one = analyze_point(ds, options)
-        except NonFiniteError as err:
-            log.error("%s; left out of the study dataset", err)
-            refused.append(str(ds.attrs.get("point")))
-            continue
+
+    def one_point(ds: xr.Dataset) -> xr.Dataset:
+        one = analyze_point(ds, options)
         one = one.assign_coords(tuple2=np.arange(one.sizes["tuple2"]),
                                 input=np.arange(one.sizes["input"]))  # fmt: skip
         one = one.expand_dims(
@@ -209,14 +204,13 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         one["activation"] = (("family",), [str(ds.attrs["activation"])])
         one["cw"] = (("family",), [float(ds.attrs["cw"])])
         one["cb"] = (("family",), [float(ds.attrs["cb"])])
-        per_point.append(one)
-        log.info("analysed %s (%d/%d)", ds.attrs.get("point", ""), i + 1, len(points))
-    if not per_point:
-        raise NonFiniteError(f"every point was refused for non-finite networks: {refused}")
+        return one
+
+    per_point, refused = analyze_each(points, one_point)
     study = xr.merge(per_point, join="outer", compat="no_conflicts", combine_attrs="drop")
     study.attrs = provenance("depth", "", "")
     study.attrs.update(
-        refused_points="; ".join(refused),
+        refused_points=refused,
         layer_convention="l = 1..L counts weight matrices (z^(1) = b + W x); W^(1) ~ N(0, C_W/d), "
         "W^(l>1) ~ N(0, C_W/N), b ~ N(0, C_b)",
         vertex_convention="E[z_a1 z_a2 z_a3 z_a4]_conn = (V_(12)(34) + V_(13)(24) + V_(14)(23))/N",

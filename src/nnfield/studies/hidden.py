@@ -35,7 +35,7 @@ from nnfield.config import PointSpec
 from nnfield.hidden_weights import WeightEnsemble, subsystem_matrix
 from nnfield.store import annotate, backend_name, points_sha256, provenance
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
-from nnfield.studies.blocks import shard_blocks
+from nnfield.studies.blocks import report_nonfinite, shard_blocks
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         data["subsystem_lag_exact"] = (sub2, np.stack([r[-1]["lag"] for r in results]))
         data["subsystem_mean_exact"] = (sub, np.stack([r[-1]["mean"] for r in results])
                                         @ averaging.T)  # fmt: skip
-    nonfinite = int(finite.size - finite.sum())
-    if nonfinite:
-        log.warning("%s: %d networks with non-finite results are excluded", spec.name, nonfinite)
+    report_nonfinite(spec.name, (~finite).sum(1), blocks, "results (excluded)")
     ds = xr.Dataset(data, coords={"block": np.asarray(blocks, dtype=np.int64)})
     ds.attrs = provenance("hidden", spec.name, spec.sha256, backend_name())
     ds.attrs.update(n_blocks=np.int64(p["networks"] // size), params=spec.to_json())
@@ -347,21 +345,10 @@ def analyze_files(
 ) -> xr.Dataset:
     """``analyze`` straight from point files, read (netCDF4, no xarray) and reduced in
     ``workers`` processes (default: the CPUs this process may use): sweeps of 10^4 points."""
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    from nnfield.parallel import map_in_processes
 
-    workers = workers or len(os.sched_getaffinity(0))
-    paths = [str(p) for p in paths]
-    if workers < 2 or len(paths) < MIN_PARALLEL:
-        return _study([_analyze_file(p) for p in paths])
-    rows = []
-    # spawn, not fork: the parent may hold JAX's threads
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, row in enumerate(pool.map(_analyze_file, paths, chunksize=64)):
-            rows.append(row)
-            if progress is not None and (i + 1) % 1000 == 0:
-                progress(f"analysed {i + 1}/{len(paths)} point files")
+    rows = map_in_processes(_analyze_file, [str(p) for p in paths], workers, MIN_PARALLEL,
+                            progress, "analysed {done}/{total} point files")  # fmt: skip
     return _study(rows)
 
 

@@ -32,7 +32,7 @@ from nnfield.config import PointSpec
 from nnfield.entropy import entropy_from_covariance
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import (
-    NonFiniteError,
+    analyze_each,
     drop_nonfinite_blocks,
     report_nonfinite,
     shard_blocks,
@@ -309,31 +309,26 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     """Study dataset over (point, step | interval); variables a point's kind does not have
     are NaN there."""
     options = dict(options or {})
-    per_point, refused = [], []
-    for ds in points:
+
+    def one_point(ds: xr.Dataset) -> xr.Dataset:
         p = PointSpec.from_json(str(ds.attrs["params"])).params
-        try:
-            one = analyze_point(ds, options).expand_dims(point=[str(ds.attrs["point"])])
-        except NonFiniteError as err:
-            log.error("%s; left out of the study dataset", err)
-            refused.append(str(ds.attrs["point"]))
-            continue
+        one = analyze_point(ds, options).expand_dims(point=[str(ds.attrs["point"])])
         for key in ("problem", "kind", "optimizer", "initial"):
             one[key] = (("point",), [str(p[key])])
         for key in ("learning_rate", "temperature", "width", "depth", "batch_size"):
             one[key] = (("point",), [float(p.get(key, np.nan))])
         one.attrs = {}
-        per_point.append(one)
+        return one
+
+    per_point, refused = analyze_each(points, one_point)
     dims = {n: v.dims for one in per_point for n, v in one.data_vars.items()}
     for one in per_point:
         for name in dims.keys() - one.data_vars.keys():
             one[name] = (dims[name], np.full([one.sizes[d] for d in dims[name]], np.nan))
-    if not per_point:
-        raise NonFiniteError(f"every point was refused for non-finite networks: {refused}")
     study = xr.concat(per_point, dim="point", join="outer")
     study.attrs = provenance("learning", "", "")
     study.attrs.update(
-        refused_points="; ".join(refused),
+        refused_points=refused,
         entropy_units="nats",
         dynamics="quadratic: q' = q - eta A q + xi, xi ~ N(0, 2 eta T I) (sgld) or "
         "N(0, eta^2 C) (sgd); teacher_student: see nnfield.teacher_student",
