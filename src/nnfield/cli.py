@@ -20,8 +20,6 @@ def enable_compilation_cache() -> str | None:
     """Let simulate jobs share compiled XLA programs across processes (points of the same
     shapes compile once per machine).  ``NNFIELD_JAX_CACHE`` names the directory (default
     ``$XDG_CACHE_HOME/nnfield/jax``); set it empty to disable.  Results do not depend on it."""
-    import os
-
     path = os.environ.get("NNFIELD_JAX_CACHE")
     if path is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -40,11 +38,13 @@ def _check_device(wanted: str) -> None:
     silently on CPU is the worst outcome)."""
     import jax
 
+    from nnfield.config import ConfigError
+
     backend = jax.default_backend()
     log.info("JAX backend %s, %d device(s): %s", backend, jax.device_count(),
              ", ".join(str(d) for d in jax.devices()))  # fmt: skip
     if wanted == "gpu" and backend != "gpu":
-        raise RuntimeError(
+        raise ConfigError(
             f"config key 'device' is gpu, but JAX sees only {backend} devices: install the CUDA "
             "build (pip install -e '.[cuda]') and run on a GPU node, or set device: cpu"
         )
