@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats as sps
 
-from nnfield import config
+from nnfield import config, stats
 from nnfield.hidden_weights import WeightEnsemble, shift
 from nnfield.studies import hidden
 from nnfield.theory import thermo
@@ -40,7 +39,7 @@ BLOCKS = 20
 def critical(n_tests: int, dof: int = BLOCKS - 1) -> float:
     """Bonferroni critical |t| for ``n_tests`` comparisons, each with a jackknife error of
     ``dof`` degrees of freedom (Student t, not normal: the error is itself estimated)."""
-    return float(sps.t.isf(ALPHA / (2 * n_tests), dof))
+    return stats.bonferroni_t(ALPHA, n_tests, dof)
 
 
 def assert_z(value, expected, se, n_tests: int, what: str, dof: int = BLOCKS - 1) -> None:

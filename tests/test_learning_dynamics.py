@@ -16,6 +16,8 @@ from nnfield.learning_dynamics import NoisyQuadratic, run_blocks
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
 ALPHA = 1e-3
+DOF40 = stats.jackknife_dof(40)
+"""Degrees of freedom of the jackknife errors of ``run`` (40 blocks by default)."""
 A = np.array([[2.0, 0.4, 0.0], [0.4, 1.0, 0.3], [0.0, 0.3, 0.5]])
 
 
@@ -66,11 +68,11 @@ def test_sgld_covariance_entropy_and_heat_follow_exact_theory():
     n_tests = sum(t[0].size for t in tests)
     for value, err, want in tests:
         z = np.abs(value - want) / err
-        assert z.max() < stats.bonferroni_z(ALPHA, n_tests), z
+        assert z.max() < stats.bonferroni_t(ALPHA, n_tests, DOF40), z
     # the data reject the naive stationary covariance T A^-1 at the last record
     naive = 0.4 * np.linalg.inv(A)
     z_naive = np.abs(cov_est.value[-1] - naive) / cov_est.stderr[-1]
-    assert np.nanmax(z_naive) > stats.bonferroni_z(ALPHA, 9)
+    assert np.nanmax(z_naive) > stats.bonferroni_t(ALPHA, 9, DOF40)
 
 
 def test_non_commuting_noise_steady_state_produces_entropy():
@@ -84,7 +86,7 @@ def test_non_commuting_noise_steady_state_produces_entropy():
     rec, sums, _ = run(dyn, np.zeros(3), step.stationary_covariance, n_records, every, seed=3)
     per_step = stats.jackknife(sums, rec.count, lambda m: m["medium"][..., -1] / rec.steps[-1])
     z = (float(per_step.value) - rate) / float(per_step.stderr)
-    assert abs(z) < stats.bonferroni_z(ALPHA, 1), f"steady-state Pi off by {z:.1f} s.e."
+    assert abs(z) < stats.bonferroni_t(ALPHA, 1, DOF40), f"steady-state Pi off by {z:.1f} s.e."
     assert rate / float(per_step.stderr) > 5, "the test must resolve Pi > 0"
 
 
@@ -97,11 +99,11 @@ def test_configurational_temperature_at_equilibrium():
     rec, sums, _ = run(dyn, np.zeros(3), sigma, 2, 50, seed=5)
     t_conf = stats.jackknife(sums, rec.count, lambda m: m["grad2"] / np.trace(A))
     z = (t_conf.value - temp) / t_conf.stderr
-    assert np.all(np.abs(z) < stats.bonferroni_z(ALPHA, 2)), z
+    assert np.all(np.abs(z) < stats.bonferroni_t(ALPHA, 2, DOF40)), z
     exact = np.trace(A @ A @ sigma) / np.trace(A)  # includes the O(eta) bias of discrete SGLD
     assert abs(exact - temp) < float(t_conf.stderr[-1]), "eta must be small enough for T_conf = T"
     z_exact = (t_conf.value - exact) / t_conf.stderr
-    assert np.all(np.abs(z_exact) < stats.bonferroni_z(ALPHA, 2)), z_exact
+    assert np.all(np.abs(z_exact) < stats.bonferroni_t(ALPHA, 2, DOF40)), z_exact
 
 
 def test_learning_study_matches_exact_theory_and_the_second_law():
@@ -125,11 +127,12 @@ def test_learning_study_matches_exact_theory_and_the_second_law():
     names = ("loss", "entropy", "medium", "pi", "free_energy", "tconf_ratio")
     z = [np.abs((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in names]
     z = np.concatenate([x[np.isfinite(x)] for x in z])
-    assert z.max() < stats.bonferroni_z(ALPHA, z.size), z.max()
+    assert z.max() < stats.bonferroni_t(ALPHA, z.size, 19), z.max()  # 20 blocks
     assert out["pi_violation"].values.tolist() == [0, 0]
     assert out["free_energy_violation"].values.tolist() == [0, -1]  # not asserted for sgd noise
     trusted = converged(out["ift_ess"].values, int(out["ift_samples"].values[0]))
     z_ift = np.abs(out["ift"] - 1).values[trusted] / out["ift_se"].values[trusted]
+    # the IFT error is a bootstrap over all 4000 samples: normal quantiles
     assert trusted.sum() >= 4 and z_ift.max() < stats.bonferroni_z(ALPHA, trusted.sum())
     broad = out.isel(point=0)
     assert float(broad["entropy"][-1]) < float(broad["entropy"][0])  # dS/dt < 0 while Pi > 0
@@ -168,5 +171,5 @@ def test_continuous_time_limit_through_the_study():
     z_s = (out["entropy"].values - s_ou) / out["entropy_se"].values
     z_pi = (out["pi"].values / eta - pi_ou) / (out["pi_se"].values / eta)
     z = np.concatenate([z_s[1:], z_pi])
-    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, z.size), np.abs(z).max()
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, 19), np.abs(z).max()  # 20 blocks
     assert np.all(pi_ou / (out["pi_se"].values / eta) > 3), "the test must resolve Pi > 0"

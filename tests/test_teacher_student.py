@@ -20,6 +20,8 @@ from nnfield.teacher_student import MLP, InitialEnsemble, Task, Trainer, run_blo
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
 ALPHA = 1e-3
+DOF40 = stats.jackknife_dof(40)
+"""Degrees of freedom of the jackknife errors of the 40-block runs."""
 TEACHER = MLP(2, 4, 1)
 TASK = Task.from_teacher(TEACHER, seed=7, train_size=16, test_size=32, probes=3, label_noise=0.1)
 
@@ -94,7 +96,7 @@ def test_linear_student_sgld_follows_exact_theory():
         mean, c = step.propagate(mean, c)
     z = np.concatenate([((est[k].value - np.array(want[k])) / est[k].stderr)[1:] for k in est])
     assert np.all(np.isfinite(z))
-    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, z.size), np.abs(z).max()
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, DOF40), np.abs(z).max()
 
 
 def test_linear_student_momentum_follows_exact_theory():
@@ -137,9 +139,10 @@ def test_linear_student_momentum_follows_exact_theory():
         mean, c = m_step @ mean, m_step @ c @ m_step.T + xi
     z = np.concatenate([((est[k].value - np.array(want[k])) / est[k].stderr)[1:] for k in est])
     assert np.all(np.isfinite(z))
-    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, z.size), np.abs(z).max()
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, DOF40), np.abs(z).max()
     t_conf = stats.jackknife(sums, counts, lambda m: m["grad2"][..., -1] / (m["lap"][..., -1]))
-    assert abs(float(t_conf.value) - temp) / float(t_conf.stderr) < stats.bonferroni_z(ALPHA, 1)
+    crit = stats.bonferroni_t(ALPHA, 1, DOF40)
+    assert abs(float(t_conf.value) - temp) / float(t_conf.stderr) < crit
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,7 @@ def test_kernel_log_ratio_satisfies_the_one_step_fluctuation_theorem(optimizer, 
     base = log_p0(states[:, 0]) - log_p0(states[:, 1] * flip)
     est, ess = bootstrap_mean_exp(base + medium)
     assert ess > 4000, ess
-    crit = stats.bonferroni_z(ALPHA, 1)
+    crit = stats.bonferroni_z(ALPHA, 1)  # bootstrap over 64,000 samples: normal quantiles
     assert abs(float(est.value) - 1) / float(est.stderr) < crit, est
     wrong, _ = bootstrap_mean_exp(base + 0.5 * medium)
     assert abs(float(wrong.value) - 1) / float(wrong.stderr) > crit, wrong
@@ -194,7 +197,7 @@ def test_function_space_entropy_of_the_linear_student_is_exact():
     knn = [knn_entropy(samples[:, r].reshape(-1, 3), k=4, blocks=20) for r in range(2)]
     z = [(gauss.value[r] - exact[r]) / gauss.stderr[r] for r in range(2)]
     z += [(knn[r].value - exact[r]) / knn[r].stderr for r in range(2)]
-    assert np.abs(z).max() < stats.bonferroni_z(ALPHA, 4), z
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, 4, 19), z  # 20 blocks each
 
 
 def test_teacher_student_study_second_law_shards_and_config_errors():
@@ -217,7 +220,7 @@ def test_teacher_student_study_second_law_shards_and_config_errors():
     merged = [learning.merge([learning.simulate(spec, 0)]) for spec in points.values()]
     out = learning.analyze(merged, {})
     z0 = (out["entropy"] - out["entropy_exact"]).isel(step=0) / out["entropy_se"].isel(step=0)
-    assert np.abs(z0.values).max() < stats.bonferroni_z(ALPHA, z0.size)
+    assert np.abs(z0.values).max() < stats.bonferroni_t(ALPHA, z0.size, 19)  # 20 blocks
     assert out["pi_violation"].values.tolist() == [0] * 6
     isotropic = out["optimizer"].values != "sgd"
     assert np.all(out["free_energy_violation"].values[isotropic] == 0)

@@ -257,6 +257,8 @@ def analyze_point(ds: xr.Dataset, p: Mapping) -> dict[str, np.ndarray]:
         diff = stats.jackknife(sums, counts, lambda m: m["ep_diff"])
         out["ep_paired_se"] = np.asarray(diff.stderr)
         out["ep_z"] = np.asarray(diff.value / diff.stderr)
+        dof = stats.jackknife_dof(len(counts))
+        out["ep_zcrit"] = np.asarray(stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, 1, dof))
     if p["weights"] == "mixture":
         out["annealed_exact"] = np.asarray(0.0)  # P/P^T: the mixed pair law is symmetric
     closed = weight_ensemble(p).closed_form_production(p["gain"])
@@ -264,9 +266,10 @@ def analyze_point(ds: xr.Dataset, p: Mapping) -> dict[str, np.ndarray]:
         np.nan if closed is None or p["activation"] != "linear" else closed / p["neurons"]
     )
     out["nonfinite"] = np.asarray(np.int64(finite.size - finite.sum()))
-    if "ep_z" in out and abs(float(out["ep_z"])) > 4:
-        log.warning("%s: ep deviates from the exact value by %.1f sigma", ds.attrs.get("point"),
-                    float(out["ep_z"]))  # fmt: skip
+    if "ep_z" in out and abs(float(out["ep_z"])) > float(out["ep_zcrit"]):
+        log.warning("%s: ep deviates from the exact value by %.1f standard errors (critical "
+                    "%.2f)", ds.attrs.get("point"), float(out["ep_z"]),
+                    float(out["ep_zcrit"]))  # fmt: skip
     return out
 
 
@@ -300,6 +303,8 @@ ANALYSIS_META = {
                        "section 4 (NaN where none)", "nats"),
     "ep_paired_se": ("standard error of ep - ep_exact (time noise only)", "nats"),
     "ep_z": ("(ep - ep_exact) / ep_paired_se", "1"),
+    "ep_zcrit": ("Student-t critical value for ep_z at the default significance (blocks - 1 "
+                 "dof)", "1"),
     "ep_time_se": ("batch-means error of one network's ep from blocking its trajectory in time",
                    "nats"),
     "ep_network_sd": ("standard deviation of ep over networks (disorder and time noise)", "nats"),

@@ -235,7 +235,8 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     if "ift_ess" in extras:
         out["ift_ess"] = (("interval",), extras["ift_ess"])
         out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes["sample"]))
-    crit = stats.bonferroni_z(float(options.get("significance", 1e-3)), max(len(steps) - 1, 1))
+    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
+    crit = stats.bonferroni_t(alpha, max(len(steps) - 1, 1), stats.jackknife_dof(ds.sizes["block"]))
     violations = {"pi_violation": -1, "free_energy_violation": -1}
     if "pi" in est:
         violations["pi_violation"] = int(np.sum(est["pi"].value < -crit * est["pi"].stderr))

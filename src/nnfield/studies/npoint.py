@@ -252,7 +252,8 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
         log.warning("%s: %d networks had non-finite outputs and were dropped",
                     ds.attrs.get("point"), int(out["nonfinite"]))  # fmt: skip
 
-    alpha = float(options.get("significance", 1e-3))
+    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
+    dof = stats.jackknife_dof(len(counts))
     if th is not None:
         out["G2_exact"] = (("tuple2",), th.K)
         out["G4_exact"] = (("tuple4",), th.G4)
@@ -263,7 +264,7 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
         for name, exact_values in (("G2", th.K), ("G4_conn", th.G4_conn), ("G6_conn", th.G6_conn)):
             e = est[name]
             if np.all(e.stderr > 0):
-                z = stats.max_z_test(e.value, e.stderr, exact_values, alpha)
+                z = stats.max_z_test(e.value, e.stderr, exact_values, alpha, dof)
                 out[f"{name}_maxz"] = ((), z.max_abs_z)
                 out[f"{name}_zcrit"] = ((), z.critical)
     if couplings is not None:
@@ -333,11 +334,11 @@ ANALYSIS_META = {
     "networks": ("networks in the ensemble", "1"),
     "nonfinite": ("networks dropped for non-finite outputs", "1"),
     "G2_maxz": ("max |z| of G2 against the exact kernel over tuples", "1"),
-    "G2_zcrit": ("Bonferroni critical |z| for G2_maxz", "1"),
+    "G2_zcrit": ("Bonferroni Student-t critical value for G2_maxz (blocks - 1 dof)", "1"),
     "G4_conn_maxz": ("max |z| of G4_conn against its exact value over tuples", "1"),
-    "G4_conn_zcrit": ("Bonferroni critical |z| for G4_conn_maxz", "1"),
+    "G4_conn_zcrit": ("Bonferroni Student-t critical value for G4_conn_maxz (blocks - 1 dof)", "1"),
     "G6_conn_maxz": ("max |z| of G6_conn against its exact value over tuples", "1"),
-    "G6_conn_zcrit": ("Bonferroni critical |z| for G6_conn_maxz", "1"),
+    "G6_conn_zcrit": ("Bonferroni Student-t critical value for G6_conn_maxz (blocks - 1 dof)", "1"),
     "slope4": ("fitted exponent s of dev4 = A N^s (widths not flagged heavy-tailed)", "1"),
     "slope4_se": ("standard error of slope4", "1"),
     "slope4_chi2dof": ("chi^2 per degree of freedom of the dev4 power-law fit", "1"),
@@ -492,7 +493,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         correlator_convention="G_n over colex-sorted input tuples; connected parts of a zero-mean "
         "field; dev_n = tuple average of G_n_conn / G_n_gp with the exact GP kernel",
         error_convention="delete-one-block jackknife (bias-corrected values)",
-        significance=float(options.get("significance", 1e-3)),
+        significance=float(options.get("significance", stats.DEFAULT_SIGNIFICANCE)),
+        critical_values=stats.CRITICAL_VALUE_METHOD,
         heavy_tail_skewness=float(options.get("heavy_tail_skewness", 0.5)),
         max_influence=float(options.get("max_influence", 0.5)),
         min_error_ratio=float(options.get("min_error_ratio", 0.5)),
