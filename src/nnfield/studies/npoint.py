@@ -499,8 +499,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         max_influence=float(options.get("max_influence", 0.5)),
         min_error_ratio=float(options.get("min_error_ratio", 0.5)),
         coupling_convention=LAMBDA_CONVENTION,
-        coupling_fit="generalised least squares with the OAS-shrunk jackknife covariance of the "
-        "connected correlators over all sorted tuples; errors from jackknifing the whole fit",
+        coupling_fit=npoint_couplings.fit_method(),
         lambda_profile_basis="lambda(y) = sum_k lambda_basis[k] P_k(2 |y|^2 / Lambda_ref^2 - 1)",
         reference_cutoff=float(_coupling_settings(options)["reference_cutoff"]),
         estimators=" ".join(sorted({str(p.attrs.get("estimator", "brute")) for p in points})),

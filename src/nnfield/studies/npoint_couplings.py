@@ -3,7 +3,9 @@
 Per family the tree-level integrals are computed once (nnfield.theory.couplings); per width the
 fits run on every delete-one-block jackknife replicate of the connected correlators, so the
 errors include the correlations between tuples and the shared Gaussian subtraction.  Conventions
-are those of nnfield.theory.couplings (G4_conn = -integral lambda K K K K).
+are those of nnfield.theory.couplings (G4_conn = -integral lambda K K K K; the quadratic
+counterterm mu(y) = -lambda K(y, y) / 2 that keeps G2 = K is stored per cutoff on the radial grid
+|y| = mu_fraction * Lambda).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import xarray as xr
 
 from nnfield import stats
 from nnfield.theory import couplings as cp
+from nnfield.theory.couplings import fit_method as fit_method  # the coupling_fit attribute
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,13 @@ class FamilyIntegrals:
     basis: int
     radius: np.ndarray  # radii at which lambda(y) is stored
     profile_fit: bool  # False when the inputs cannot tell the basis functions apart
+    prior: cp.Prior
+    dim: int  # input dimension d
+    mu_fraction: np.ndarray  # |y| / Lambda at which the counterterm mu is stored, in [0, 1]
+
+    def mu_nodes(self, i: int) -> np.ndarray:
+        """Points at |y| = mu_fraction * Lambda_i (the counterterm is radial), shape (R, d)."""
+        return cp.radial_nodes(self.mu_fraction * self.cutoffs[i], self.dim)
 
     @property
     def mean_quartic(self) -> np.ndarray:
@@ -69,6 +79,7 @@ def family_integrals(
     ]
     reference = int(np.argmin(np.abs(cutoffs - float(options["reference_cutoff"]))))
     radius = np.linspace(0.0, cutoffs[reference], int(options["profile_points"]))
+    mu_fraction = np.linspace(0.0, 1.0, int(options["profile_points"]))
     design = integrals[reference].quartic.mean(0)
     sv = np.linalg.svd(design / np.abs(design).max(axis=0), compute_uv=False)
     profile_fit = bool(sv[-1] > 1e-9 * sv[0])
@@ -78,7 +89,10 @@ def family_integrals(
             "proportional integrals (only a constant lambda is determined)",
             label, basis,
         )  # fmt: skip
-    return FamilyIntegrals(cutoffs, integrals, reference, basis, radius, profile_fit)
+    return FamilyIntegrals(
+        cutoffs, integrals, reference, basis, radius, profile_fit,
+        prior, np.atleast_2d(inputs).shape[1], mu_fraction,
+    )  # fmt: skip
 
 
 def _integration_spread(values: np.ndarray) -> float:
@@ -89,8 +103,11 @@ def _integration_spread(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(values.size))
 
 
-def _fit_cutoff(i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes) -> None:
-    """Constant lambda and kappa at cutoff index ``i``: fills row ``i`` of ``out``, ``modes``."""
+def _fit_cutoff(
+    i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes
+) -> np.ndarray:
+    """Constant lambda and kappa at cutoff index ``i``: fills row ``i`` of ``out``, ``modes``;
+    returns lambda's jackknife replicates (1 + B,)."""
     fit4 = cp.LinearFit.build(-ti.quartic[:, :, :1].mean(0), cov4, n_blocks, f"{label} lambda")
     lam_reps = fit4.coefficients(reps4)[:, 0]
     lam = stats.from_replicates(lam_reps)
@@ -121,6 +138,22 @@ def _fit_cutoff(i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out,
         lam_exact = fit4.coefficients(exact4)[0]
         out["lambda_exact"][i] = lam_exact
         out["kappa_exact"][i] = fit6.coefficients(exact6 - lam_exact**2 * exchange)[0]
+    return lam_reps
+
+
+def _counterterm_row(i: int, fam: FamilyIntegrals, lam_reps: np.ndarray, out, mu) -> None:
+    """mu(|y|) = -lambda K(y, y) / 2 of the constant-lambda fit at cutoff index ``i``.
+
+    mu is linear in lambda: its value is the counterterm of the bias-corrected lambda, its error
+    the jackknife spread of the counterterms of lambda's replicates, with lambda's integration
+    error (d >= 3) carried by the same factor and added in quadrature, like lambda_se.
+    """
+    nodes = fam.mu_nodes(i)
+    mu["mu"][i] = cp.counterterm(fam.prior, nodes, out["lambda"][i])
+    jack = stats.from_replicates(cp.counterterm(fam.prior, nodes, lam_reps[:, None])).stderr
+    integration = cp.counterterm(fam.prior, nodes, out["lambda_integration_se"][i])
+    mu["mu_se"][i] = np.hypot(jack, integration)
+    mu["mu_exact"][i] = cp.counterterm(fam.prior, nodes, out["lambda_exact"][i])  # NaN: no theory
 
 
 def point_couplings(
@@ -147,12 +180,17 @@ def point_couplings(
         )
     }  # fmt: skip
     modes = {"lambda_modes": np.zeros(n_cut, np.int32), "kappa_modes": np.zeros(n_cut, np.int32)}
+    mu = {k: np.full((n_cut, fam.mu_fraction.size), np.nan) for k in ("mu", "mu_se", "mu_exact")}
     cov4 = cp.jackknife_covariance(reps4[1:])
     for i, ti in enumerate(fam.integrals):
         try:
-            _fit_cutoff(i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes)
+            lam_reps = _fit_cutoff(
+                i, ti, reps4, reps6, exact4, exact6, cov4, n_blocks, label, out, modes
+            )
         except cp.CouplingFitError as err:  # e.g. no fluctuation at all (sigma_w1 = 0)
             log.warning("%s, cutoff %g: %s", label, ti.cutoff, err)
+            continue
+        _counterterm_row(i, fam, lam_reps, out, mu)
     ref = fam.reference
     mean_quartic = fam.mean_quartic
     predicted = out["lambda"][ref] * mean_quartic[ref] / mean_quartic
@@ -188,12 +226,19 @@ def point_couplings(
             **{k: (("cutoff",), v) for k, v in out.items()},
             "lambda_predicted": (("cutoff",), predicted),
             **{k: (("cutoff",), v) for k, v in modes.items()},
+            **{k: (("cutoff", "mu_fraction"), v) for k, v in mu.items()},
             **{k: (("radius",), v) for k, v in prof.items()},
             "lambda_profile_chi2dof": ((), prof_chi2),
             "lambda_basis": (("basis",), basis_value),
             "lambda_basis_se": (("basis",), basis_se),
         },
-        coords={"cutoff": fam.cutoffs, "radius": fam.radius, "basis": np.arange(fam.basis)},
+        coords={
+            "cutoff": fam.cutoffs,
+            "radius": fam.radius,
+            "basis": np.arange(fam.basis),
+            "mu_fraction": fam.mu_fraction,
+            "mu_radius": (("cutoff", "mu_fraction"), np.outer(fam.cutoffs, fam.mu_fraction)),
+        },
     )
     return ds
 
@@ -211,6 +256,11 @@ COUPLING_META = {
     "kappa_integration_se": ("Monte Carlo integration error of kappa (0 for quadrature)", "1"),
     "kappa_chi2dof": ("chi^2 per degree of freedom of the kappa fit", "1"),
     "kappa_exact": ("kappa fitted to the exact G6_conn and exact lambda", "1"),
+    "mu": ("quadratic counterterm mu(|y|) = -lambda K(y,y)/2 of the constant-lambda fit (S "
+           "contains mu/2 f^2; keeps G2 = K to O(1/N^2)), at |y| = mu_fraction * cutoff", "1"),
+    "mu_se": ("standard error of mu (jackknife of lambda's replicates and integration, in "
+              "quadrature)", "1"),
+    "mu_exact": ("counterterm mu of lambda_exact, -lambda_exact K(y,y)/2", "1"),
     "lambda_modes": ("covariance eigenmodes kept in the lambda fit (dof = modes - 1)", "1"),
     "kappa_modes": ("covariance eigenmodes kept in the kappa fit (dof = modes - 1)", "1"),
     "lambda_profile": ("position-dependent quartic coupling lambda(|y|) at the reference cutoff",
@@ -229,4 +279,6 @@ COUPLING_META = {
     "cutoff": ("input-space cutoff Lambda (radius of the integration ball)", "1"),
     "radius": ("distance |y| from the origin in input space", "1"),
     "basis": ("index k of the radial Legendre basis function", "1"),
+    "mu_fraction": ("|y| / Lambda at which mu is stored (Lambda = cutoff)", "1"),
+    "mu_radius": ("distance |y| = mu_fraction * cutoff at which mu is stored", "1"),
 }  # fmt: skip

@@ -2,7 +2,9 @@
 
 Convention (PHYSICS.md section 1; repeated in the NetCDF attrs):
 
-    S[f] = S_GP[f] + integral_{|y| < Lambda} d^d y [ lambda(y)/4! f(y)^4 + kappa/6! f(y)^6 ],
+    S[f] = (1/2) f K^-1 f
+           + integral_{|y| < Lambda} d^d y [mu(y)/2 f(y)^2 + lambda(y)/4! f(y)^4 + kappa/6! f^6],
+    mu(y) = -lambda(y) K(y, y) / 2,
 
 so that at tree level, with K the GP kernel,
 
@@ -16,6 +18,16 @@ connected 4-point function (heavier tails than Gaussian) therefore means lambda 
 code of Halverson, Maiti and Stoner reports lambda_m = G4_conn / (24 I4) = -lambda / 24 (this is
 PHYSICS.md's "12.5 / (N Lambda^5)" for ReLU; our lambda is -300 / (N Lambda^5) there).
 
+The quadratic counterterm mu keeps G2 = K, which these networks satisfy exactly at every width.
+At first order the quartic vertex shifts G2 by its tadpole: 4 * 3 of the contractions of
+<f(x1) f(x2) f(y)^4> join both external legs to the vertex and close the remaining pair,
+so delta G2 = -(12 / 4!) integral lambda K(x1, y) K(y, y) K(y, x2) d^d y; the mass term gives
+-(2 / 2) integral mu K(x1, y) K(y, x2) d^d y, and mu = -lambda K(y, y) / 2 cancels the sum.  So
+G2 = K + O(lambda^2, kappa) = K + O(1/N^2).  A two-leg vertex only dresses propagators (and the
+dressing cancels at first order), so G4_conn keeps its tree-level form up to O(1/N^2) and G6_conn
+(itself O(1/N^2)) up to O(1/N^3).  mu depends on y through K(y, y) (only through |y|: the
+preactivation variance is sb0^2 + sw0^2 |y|^2 / d), also for a constant lambda.
+
 The coupling may depend on position: lambda(y) = sum_k c_k phi_k(y), with the radial Legendre basis
 phi_k(y) = P_k(2 |y|^2 / Lambda^2 - 1) (phi_0 = 1: a constant coupling).  Radial because the weight
 prior is rotation invariant (in d = 1: reflection symmetric), so lambda(y) = lambda(|y|).
@@ -23,7 +35,8 @@ prior is rotation invariant (in d = 1: reflection symmetric), so lambda(y) = lam
 Integrals over the ball |y| < Lambda: composite Gauss-Legendre in d = 1 and polar coordinates in
 d = 2 (both checked against a refined rule), randomised quasi-Monte Carlo with replicas (an error
 bar) for d >= 3.  Fits weigh every tuple by its relative residual; errors come from jackknifing
-the whole fit and the goodness of fit from the full block covariance (see LinearFit).
+the whole fit and the goodness of fit from the block covariance (see LinearFit and fit_method,
+which writes the method description stored with the results from the constants the fit uses).
 """
 
 from __future__ import annotations
@@ -41,9 +54,11 @@ from nnfield import tuples as tup
 from nnfield.theory.kernels import gp_cross_kernel
 
 LAMBDA_CONVENTION = (
-    "S = S_GP + integral_{|y|<Lambda} [lambda(y)/4! f^4 + kappa/6! f^6] d^d y; tree level: "
-    "G4_conn = -integral lambda K K K K, G6_conn = -kappa integral K^6 + lambda^2 sum_10 exchange; "
-    "the original HMS code's lambda_m equals -lambda/24"
+    "S = (1/2) f K^-1 f + integral_{|y|<Lambda} [mu(y)/2 f^2 + lambda(y)/4! f^4 + kappa/6! f^6] "
+    "d^d y with the counterterm mu(y) = -lambda(y) K(y,y)/2 that cancels the quartic tadpole, so "
+    "that G2 = K + O(lambda^2, kappa) = K + O(1/N^2) (the networks' G2 = K exactly); tree level: "
+    "G4_conn = -integral lambda K K K K + O(1/N^2), G6_conn = -kappa integral K^6 + lambda^2 "
+    "sum_10 exchange + O(1/N^3); the original HMS code's lambda_m equals -lambda/24"
 )
 
 PANEL_NODES = 16
@@ -51,6 +66,18 @@ PANEL_NODES = 16
 ANGLES = 128
 """Trapezoid angles for d = 2 (the refined check rule uses 1.5 times as many).  The angle is what
 limits d = 2 accuracy: the ReLU kernel is only C^2 in the angle between x and y."""
+
+# Constants of LinearFit; fit_method() writes the stored method description from them.
+BLOCKS_PER_MODE = 2
+"""chi^2 uses at most (B - 1) // BLOCKS_PER_MODE covariance eigenmodes for B jackknife blocks."""
+EIGENVALUE_CUT = 1e-12
+"""Covariance eigenmodes below this fraction of the largest eigenvalue are dropped from chi^2."""
+INFORMATIVE_CUT = 1e-13
+"""Tuples whose leading integral |design[t, 0]| is below this fraction of the largest get
+weight 0 (they cannot set a coupling)."""
+RANK_CUT = 1e-9
+"""Basis functions count as distinguishable when the singular values of the weighted design
+exceed this fraction of the largest."""
 
 
 class CouplingFitError(ValueError):
@@ -69,6 +96,15 @@ class Prior:
 
     def kernel(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return gp_cross_kernel(self.arch, x, y, self.sw0, self.sb0, self.sw1, self.sb1)
+
+    def diagonal(self, y: np.ndarray) -> np.ndarray:
+        """K(y_q, y_q) for points ``y`` (Q, d), shape (Q,)."""
+        y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+        out = np.empty(y.shape[0])
+        step = 256  # diagonals of square blocks: bounded memory, few calls
+        for i in range(0, y.shape[0], step):
+            out[i : i + step] = np.diag(self.kernel(y[i : i + step], y[i : i + step]))
+        return out
 
 
 @dataclass(frozen=True)
@@ -142,6 +178,30 @@ def radial_basis(nodes: np.ndarray, cutoff: float, size: int) -> np.ndarray:
     """phi_k(y) = P_k(2 |y|^2 / cutoff^2 - 1) for k < size, shape (size, Q)."""
     s = 2 * np.sum(nodes * nodes, axis=1) / cutoff**2 - 1
     return np.stack([legendre.legval(s, np.eye(size)[k]) for k in range(size)])
+
+
+def radial_nodes(radius: np.ndarray, dim: int) -> np.ndarray:
+    """Points at distances ``radius`` (R,) from the origin along the first axis of R^dim, (R, dim).
+
+    Radial functions of these priors (K(y, y), lambda(y), mu(y)) are evaluated there.
+    """
+    radius = np.asarray(radius, dtype=np.float64)
+    return np.concatenate([radius[:, None], np.zeros((radius.size, dim - 1))], axis=1)
+
+
+# ---------------------------------------------------------------------------------- counterterm
+
+
+def counterterm(prior: Prior, nodes: np.ndarray, coupling: np.ndarray | float) -> np.ndarray:
+    """Quadratic counterterm mu(y) = -lambda(y) K(y, y) / 2 at ``nodes`` (Q, d).
+
+    S contains integral [mu/2 f^2 + lambda/4! f^4]; this mu cancels the first-order tadpole
+    -(lambda/2) integral K(x1, y) K(y, y) K(y, x2) of G2, so that G2 = K + O(lambda^2).
+    ``coupling`` is lambda at the nodes, broadcastable to (..., Q): a constant (also a stack
+    of jackknife replicates, shape (B, 1)) or a profile, e.g. ``profile(c, radius, cutoff)``
+    with ``nodes = radial_nodes(radius, d)``.  Returns shape broadcast(coupling, (Q,)).
+    """
+    return -0.5 * np.asarray(coupling, dtype=np.float64) * prior.diagonal(nodes)
 
 
 # ----------------------------------------------------------------------------------- integrals
@@ -344,9 +404,10 @@ class LinearFit:
     delete-one-block jackknife replicate gives errors that include all tuple correlations.
 
     chi^2: the minimum over c of the correlated chi^2 in the well-measured eigenmodes of the
-    covariance (an "SVD cut": the m = min(T, (B - 1) // 2) leading modes, dropping modes below
-    1e-12 of the largest), times the Hartlap factor (B - m - 2) / (B - 1) that undoes the bias of an
-    inverted sample covariance; for a correct model chi^2/dof ~ 1 with dof = m - k.
+    covariance (an "SVD cut": the m = min(T, (B - 1) // BLOCKS_PER_MODE) leading modes, dropping
+    modes below EIGENVALUE_CUT of the largest), times the Hartlap factor (B - m - 2) / (B - 1)
+    that undoes the bias of an inverted sample covariance; for a correct model chi^2/dof ~ 1 with
+    dof = m - k.  fit_method() states all this with the constants' current values.
     """
 
     design: np.ndarray  # (T, k)
@@ -367,7 +428,7 @@ class LinearFit:
                 f"goodness of fit; use more inputs (at least {k + 1} tuples are needed)"
             )
         lead = np.abs(design[:, 0])
-        informative = lead > lead.max() * 1e-13
+        informative = lead > lead.max() * INFORMATIVE_CUT
         if informative.sum() <= k:
             raise CouplingFitError(
                 f"{what}: only {int(informative.sum())} tuple(s) have a non-zero tree-level "
@@ -375,12 +436,12 @@ class LinearFit:
             )
         evals, evecs = np.linalg.eigh(cov)
         evals, evecs = evals[::-1], evecs[:, ::-1]
-        limit = min(n_tuples, max(1, (n_blocks - 1) // 2))
-        keep = int(np.sum(evals[:limit] > evals[0] * 1e-12)) if evals[0] > 0 else 0
+        limit = min(n_tuples, max(1, (n_blocks - 1) // BLOCKS_PER_MODE))
+        keep = int(np.sum(evals[:limit] > evals[0] * EIGENVALUE_CUT)) if evals[0] > 0 else 0
         if keep == 0:
             raise CouplingFitError(f"{what}: the estimates do not fluctuate (zero covariance)")
         project = evecs[:, :keep].T / np.sqrt(evals[:keep])[:, None]
-        hartlap = max(n_blocks - keep - 2, 1) / (n_blocks - 1)
+        hartlap = hartlap_factor(n_blocks, keep)
         # tuples whose tree-level integral vanishes (e.g. ReLU with sb = 0 and inputs of both
         # signs) cannot set a coupling: weight 0, but they still count in chi^2
         weights = np.where(informative, 1.0 / np.where(informative, lead, 1.0) ** 2, 0.0)
@@ -393,7 +454,7 @@ class LinearFit:
         k = design.shape[1]
         scaled = design * np.sqrt(self.weights)[:, None]
         sv = np.linalg.svd(scaled, compute_uv=False)
-        rank = int(np.sum(sv > sv[0] * 1e-9)) if sv[0] > 0 else 0
+        rank = int(np.sum(sv > sv[0] * RANK_CUT)) if sv[0] > 0 else 0
         if rank < k:
             raise CouplingFitError(
                 f"{what}: the {k} basis functions are not distinguishable with these inputs "
@@ -425,6 +486,30 @@ class LinearFit:
         """chi^2 / dof of the fit to ``g`` (NaN when no degree of freedom is left)."""
         dof = self.dof
         return float(self.chi2(g) / dof) if dof > 0 else float("nan")
+
+
+def hartlap_factor(n_blocks: int, modes: int) -> float:
+    """(B - m - 2) / (B - 1) for m modes of a covariance from B blocks (floored at 1 / (B - 1))."""
+    return max(n_blocks - modes - 2, 1) / (n_blocks - 1)
+
+
+def fit_method() -> str:
+    """Description of the coupling fits (LinearFit and its use in the npoint study), written
+    from the module constants that LinearFit reads, so that the stored text follows the code."""
+    return (
+        "least squares in relative residuals over all sorted tuples t: minimise "
+        "sum_t (g_t - (A c)_t)^2 / A[t,0]^2, A the tree-level integrals (for a constant coupling "
+        "the mean over tuples of g_t / A[t,0]); tuples with |A[t,0]| below "
+        f"{INFORMATIVE_CUT:g} of the largest get weight 0; basis functions must be "
+        f"distinguishable (weighted-design singular values above {RANK_CUT:g} of the largest); "
+        "errors: the whole fit applied to every delete-one-block jackknife replicate (B blocks), "
+        "plus the spread over Monte Carlo integration replicas in quadrature (d >= 3); "
+        "chi^2: correlated, in the leading m = min(tuples, max(1, (B - 1) // "
+        f"{BLOCKS_PER_MODE})) eigenmodes of the jackknife covariance with eigenvalues above "
+        f"{EIGENVALUE_CUT:g} of the largest, times the Hartlap factor max(B - m - 2, 1) / (B - 1); "
+        "dof = m - coefficients; kappa: the same fit to G6_conn - lambda^2 exchange, with lambda "
+        "from the same jackknife replicate"
+    )
 
 
 def profile(coefficients: np.ndarray, radius: np.ndarray, cutoff: float) -> np.ndarray:
