@@ -11,6 +11,8 @@ from nnfield.deep_ensemble import DeepMLP, run_blocks
 from nnfield.theory.deep import critical_point, deep_theory
 
 ALPHA = 1e-3
+DOF40 = stats.jackknife_dof(40)
+"""Degrees of freedom of the jackknife errors of the 40-block runs."""
 
 
 def kurtosis(sums, second: str, fourth: str):
@@ -30,26 +32,27 @@ def test_critical_relu_kurtosis_matches_exact_product_formula(estimator):
     est = kurtosis(sums, *estimator)
     layers = np.arange(1, depth + 1)
     exact = 3 * ((1 + 5 / width) ** (layers - 1) - 1)
-    result = stats.max_z_test(est.value[1:], est.stderr[1:], exact[1:], ALPHA)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], exact[1:], ALPHA, DOF40)
     assert result.consistent, result
     if estimator[0] == "g2":  # the conditional estimator resolves the O(l^2/N^2) correction
         leading = 15 * (layers - 1) / width
-        wrong = stats.max_z_test(est.value[1:], est.stderr[1:], leading[1:], ALPHA)
+        wrong = stats.max_z_test(est.value[1:], est.stderr[1:], leading[1:], ALPHA, DOF40)
         assert not wrong.consistent, wrong
 
 
 def test_kernels_follow_the_recursion_at_large_width():
-    """tanh at criticality, two inputs, N = 512: the measured E[G^(l)] match K^(l) at every
-    layer (the mean kernel's O(1/N) correction, about K/N here, is below these errors)."""
+    """tanh at criticality, two inputs, N = 512: the measured E[G^(l)] match the NLO mean metric
+    K + K1/N at every layer (K1/N, about K/N here, is itself below these errors)."""
     cb, cw = critical_point("tanh")
     x = np.array([[1.0], [-0.4]])
     mlp = DeepMLP("tanh", 512, 6, cw, cb)
     sums = run_blocks(mlp, x, jax.random.key(5), range(20), 200)
     est = stats.jackknife({"g": sums.g2}, sums.count, lambda m: m["g"])
     th = deep_theory("tanh", x, 6, cw, cb)
-    want = np.stack([th.K[:, 0, 0], th.K[:, 0, 1], th.K[:, 1, 1]], axis=1)  # colex pairs
+    nlo = th.mean_metric(512)
+    want = np.stack([nlo[:, 0, 0], nlo[:, 0, 1], nlo[:, 1, 1]], axis=1)  # colex pairs
     np.testing.assert_allclose(est.value[0], want[0], rtol=1e-12)  # layer 1: G = K^(1)
-    result = stats.max_z_test(est.value[1:], est.stderr[1:], want[1:], ALPHA)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], want[1:], ALPHA, 19)  # 20 blocks
     assert result.consistent, result
 
 
@@ -64,7 +67,7 @@ def test_vertex_matches_one_over_width_prediction(activation, width):
     est = kurtosis(sums, "g2", "g4")
     th = deep_theory(activation, np.array([[1.0]]), depth, cw, cb)
     pred = th.excess_kurtosis(width)[:, 0]
-    result = stats.max_z_test(est.value[1:], est.stderr[1:], pred[1:], ALPHA)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], pred[1:], ALPHA, DOF40)
     assert result.consistent, result
 
 
@@ -74,7 +77,7 @@ def test_blocks_do_not_depend_on_how_they_are_grouped():
     key = jax.random.key(2)
     together = run_blocks(mlp, x, key, range(4), 100)
     apart = [run_blocks(mlp, x, key, [b], 100) for b in range(4)]
-    for name in ("g2", "g4", "z2", "z4", "logg"):
+    for name in ("g2", "g4", "z2", "z4", "logg", "max_gg"):
         np.testing.assert_array_equal(
             getattr(together, name), np.concatenate([getattr(a, name) for a in apart])
         )
@@ -94,7 +97,8 @@ def test_depth_study_analysis_and_config(tmp_path):
     out = study.analyze_point(merged, {})
     np.testing.assert_allclose(out["K"].isel(layer=0), out["K_theory"].isel(layer=0))
     z = (out["kurtosis"] - out["kurtosis_exact"]) / out["kurtosis_se"]
-    assert float(np.abs(z.isel(layer=slice(1, None))).max()) < stats.bonferroni_z(ALPHA, 6)
+    crit = stats.bonferroni_t(ALPHA, 6, stats.jackknife_dof(20))  # 4000 networks in 20 blocks
+    assert float(np.abs(z.isel(layer=slice(1, None))).max()) < crit
     base = {"seed": 1, "networks": 1000, "block_size": 100,
             "families": [{"name": "g", "activation": "gelu", "inputs": [1.0], "widths": [8],
                           "depths": [3]}]}  # fmt: skip
@@ -122,5 +126,5 @@ def test_one_hidden_layer_matches_the_exact_single_layer_result(activation):
     g4c = stats.jackknife(data, sums.count, lambda m: connected4(m["g4"], m["g2"], 2))
     want = np.concatenate([exact.K, exact.at_width(width).G4_conn])
     value, err = np.concatenate([k.value, g4c.value]), np.concatenate([k.stderr, g4c.stderr])
-    both = stats.max_z_test(value, err, want, ALPHA)
+    both = stats.max_z_test(value, err, want, ALPHA, stats.jackknife_dof(20))
     assert both.consistent, both

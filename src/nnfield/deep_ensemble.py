@@ -16,6 +16,8 @@ Per block and layer l = 1 .. L (float64 sums over the networks of the block):
     z2, z4      the same from the sampled preactivations themselves, averaged over the N neurons
     logg, logg2 (L, n) sums of log G^(l)_aa and its square (heavy tails at depth ~ width),
                 over networks with G_aa > 0; dead (L, n) counts the networks with G_aa = 0
+    max_gg      (L, n) the largest single-network (G^(l)_aa)^2 in the block: the influence of
+                one network on the kurtosis estimator (heavy-tail diagnostic; a maximum, not a sum)
     nonfinite   networks of the block with a NaN/inf statistic at some layer (float32 overflow);
                 they stay in the sums, so the analysis drops the whole block and reports it
 """
@@ -46,6 +48,10 @@ JAX_ACTIVATIONS: dict[str, Callable] = {
 }
 """phi(u, c): u (..., n) preactivations, c (n,) the infinite-width kernel diagonal of the layer
 (used only by the Gauss-net unit exp(u_a - K_aa))."""
+
+
+MAX_FIELD = 7
+"""Position of max_gg among the per-chunk statistics: combined by maximum, not by sum."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class LayerSums:
     logg: np.ndarray  # (B, L, n)
     logg2: np.ndarray  # (B, L, n)
     dead: np.ndarray  # (B, L, n) networks with G_aa = 0 (no log; every later layer is 0 too)
+    max_gg: np.ndarray  # (B, L, n) largest single-network G_aa^2 in the block
     nonfinite: np.ndarray  # (B,) networks with a NaN/inf statistic at some layer (sums include
     # them: the analysis drops such blocks, since earlier layers were summed before it showed)
 
@@ -123,8 +130,9 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         diag = jnp.where(dead, 0.0, jnp.log(jnp.where(dead, 1.0, gdiag)))
         z2 = jnp.mean(zz, axis=1, dtype=jnp.float64)
         dead_count = dead.sum(0, dtype=jnp.float64)
+        sq = gdiag.astype(jnp.float64) ** 2
         sums = (s2.sum(0), w4.sum(0), z2.sum(0), z4.sum(0), diag.sum(0), (diag * diag).sum(0),
-                dead_count)  # fmt: skip
+                dead_count, jnp.max(jnp.where(jnp.isfinite(sq), sq, 0.0), axis=0))  # fmt: skip
         return sums, nonfinite_rows(s2, w4, z2, z4, diag)
 
     def chunk_sums(keys):
@@ -158,11 +166,14 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
         def body(c, acc):
             index = constrain_batch(c * chunk + jnp.arange(chunk))
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(block_key, index)
-            return tuple(a + s for a, s in zip(acc, chunk_sums(keys), strict=True))
+            new = chunk_sums(keys)
+            combined = [a + s for a, s in zip(acc, new, strict=True)]
+            combined[MAX_FIELD] = jnp.maximum(acc[MAX_FIELD], new[MAX_FIELD])
+            return tuple(combined)
 
         t2, t4 = len(plan["a2"]), len(plan["a4"])
         shapes = [(depth, t2), (depth, t4), (depth, t2), (depth, t4), (depth, n), (depth, n),
-                  (depth, n), ()]  # fmt: skip
+                  (depth, n), (depth, n), ()]  # fmt: skip
         init = tuple(jnp.zeros(s) for s in shapes)
         return jax.lax.fori_loop(0, n_chunks, body, init)
 
@@ -182,6 +193,6 @@ def run_blocks(
     blocks = list(blocks)
     fn = make_block_function(mlp, inputs, block_size)
     out = run_with_progress(lambda b: fn(point_key, b), blocks, block_size, progress, label)
-    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(8)]
+    cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(9)]
     count = np.full(len(blocks), block_size, dtype=np.int64)
-    return LayerSums(count, *cols[:7], cols[7].astype(np.int64))
+    return LayerSums(count, *cols[:8], cols[8].astype(np.int64))

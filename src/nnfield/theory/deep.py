@@ -18,6 +18,18 @@ with V^(1) = 0 and
                   = sum_c Kinv_b1c1 Kinv_b2c2 E[phi_a1 phi_a2 (u_c1 u_c2 - K_c1c2)]
 (Gaussian integration by parts, so kinks such as ReLU's need no delta functions).  For one input
 this is V^(l+1) = chi^2 V^(l) + C_W^2 (E phi^4 - (E phi^2)^2) with chi = dK^(l+1)/dK^(l).
+Next-to-leading-order mean metric ("The Principles of Deep Learning Theory", ch. 4): at finite
+width the mean of the stochastic metric is E[G^(l)] = K^(l) + K1^(l) / N + O(1/N^2), with
+K1^(1) = K1^(2) = 0 and
+  K1^(l+1)_ab = C_W [ 1/2 sum_cd K1^(l)_cd E[d^2 (phi_a phi_b) / du_c du_d]
+                      + 1/8 sum_cdef V^(l)_(cd)(ef) E[d^4 (phi_a phi_b) / du_c du_d du_e du_f] ],
+expectations at u ~ N(0, K^(l)).  It is the O(1/N) Edgeworth expansion of one neuron's law,
+E[O] = <O>_{K + K1/N} + (1/24) kappa_cdef <d^4 O / du_c du_d du_e du_f>_K with the connected
+4-point function kappa = (V_(cd)(ef) + V_(ce)(df) + V_(cf)(de)) / N, applied to
+E[G^(l+1)_ab] = C_b + C_W E[phi(z_a) phi(z_b)].  The derivatives are again Gaussian integrals
+against Hermite polynomials (integration by parts).  For one input this is the book's
+K1^(l+1) = chi K1^(l) + (C_W / 8) <phi^2 (u^4 - 6 K u^2 + 3 K^2)> V^(l) / K^4.  A two-input K1
+needs only that pair's recursion, so any number of inputs is handled pair by pair.
 Expectations use a composite polar Gauss-Legendre rule graded toward the kinks (rank <= 2), so
 at most two inputs are handled jointly; kernels of more inputs are built pair by pair.
 """
@@ -112,8 +124,9 @@ def preserving_weight_variance(activation: str, kernel: float, cb: float = 0.0) 
 class DeepTheory:
     """Infinite-width kernels and 1/N vertices at layers l = 1 .. L (index l - 1).
 
-    K, Theta:  (L, n, n);  V: (L, n, n, n, n) (only for n <= 2 inputs, else None);
+    K, Theta, K1:  (L, n, n);  V: (L, n, n, n, n) (only for n <= 2 inputs, else None);
     V_diag: (L, n) the single-input vertex V_(aa)(aa);  chi: (L, n) dK^(l+1)/dK^(l) per input.
+    K1 is the 1/N correction of the mean metric: E[G^(l)] = K + K1 / N + O(1/N^2).
     """
 
     K: np.ndarray
@@ -121,6 +134,26 @@ class DeepTheory:
     V: np.ndarray | None
     V_diag: np.ndarray
     chi: np.ndarray
+    K1: np.ndarray
+
+    def mean_metric(self, width: int) -> np.ndarray:
+        """Next-to-leading-order mean metric K + K1 / N at width N, (L, n, n)."""
+        return self.K + self.K1 / width
+
+    def truncation_estimate(self, width: int) -> np.ndarray:
+        """Estimated size of the O(1/N^2) terms that K + K1/N leaves out, (L, n, n).
+
+        An asymptotic series whose first correction has relative size r leaves a remainder of
+        order r^2.  Corrections made at earlier layers propagate, so r at layer l is the largest
+        |K1_ab| / (N sqrt(K_aa K_bb)) up to l (normalised by the diagonal, which is never 0),
+        and the estimate is sqrt(K_aa K_bb) r^2.  It is exactly 0 where K1 vanishes at every
+        layer so far (the first two layers; linear units).
+        """
+        diag = np.sqrt(np.abs(np.diagonal(self.K, axis1=1, axis2=2)))
+        scale = diag[:, :, None] * diag[:, None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(scale > 0, np.abs(self.K1) / (width * scale), 0.0)
+        return scale * np.maximum.accumulate(rel, axis=0) ** 2
 
     def excess_kurtosis(self, width: int) -> np.ndarray:
         """Leading-order excess kurtosis 3 V / (N K^2) of each input at each layer, (L, n)."""
@@ -151,6 +184,35 @@ def _vertex_step(phi, cov: np.ndarray, v: np.ndarray, cw: float) -> np.ndarray:
     return cw**2 * fluct + cw**2 / 4 * flow
 
 
+def _hermite4(y: np.ndarray, kinv: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """sum_cdef V_(cd)(ef) He_cdef at every node: y (Q, n) = K^-1 u, He the fourth multivariate
+    Hermite polynomial, so that E[F(u) He_cdef] = E[d^4 F / du_c du_d du_e du_f] for u ~ N(0, K).
+
+    He_cdef = y_c y_d y_e y_f - (6 terms K^-1_cd y_e y_f) + (3 terms K^-1_cd K^-1_ef); with V's
+    pair symmetries the 6 terms are 2 with K^-1 inside a pair and 4 across the pairs."""
+    vy2 = np.einsum("cdef,qe,qf->qcd", v, y, y)  # V contracted with y y on its second pair
+    quartic = np.einsum("qcd,qc,qd->q", vy2, y, y)
+    within = np.einsum("cd,qcd->q", kinv, vy2)
+    across = np.einsum("ce,cdef,qd,qf->q", kinv, v, y, y)
+    constant = np.einsum("cd,cdef,ef->", kinv, v, kinv) + 2 * np.einsum(
+        "ce,cdef,df->", kinv, v, kinv
+    )
+    return quartic - 2 * within - 4 * across + constant
+
+
+def _nlo_metric_step(phi, cov: np.ndarray, k1: np.ndarray, v: np.ndarray, cw: float):
+    """K1^(l+1) from K1^(l) and V^(l) at kernel ``cov`` (n x n, n <= 2): see the module doc."""
+    u, w = gaussian_rule(cov)
+    p = phi(u)  # (Q, n)
+    pp = p[:, :, None] * p[:, None, :]  # (Q, n, n)
+    kinv = np.linalg.pinv(cov)
+    y = u @ kinv
+    second = y[:, :, None] * y[:, None, :] - kinv[None]  # He_cd
+    shift = np.einsum("q,qab,qcd,cd->ab", w, pp, second, k1)
+    fluct = np.einsum("q,qab,q->ab", w, pp, _hermite4(y, kinv, v))
+    return cw * (0.5 * shift + fluct / 8)
+
+
 def deep_theory(
     activation: str, inputs: np.ndarray, depth: int, cw: float, cb: float
 ) -> DeepTheory:
@@ -166,6 +228,7 @@ def deep_theory(
     kernels, ntks, chis, vdiag = [k], [k.copy()], [], [np.zeros(n)]
     vertex = np.zeros((n, n, n, n)) if n <= 2 else None
     vertices = [vertex] if vertex is not None else None
+    corrections = [np.zeros((n, n))] if n <= 2 else None
     for _ in range(depth - 1):
         k_prev, t_prev = kernels[-1], ntks[-1]
         k_next, t_next = np.empty_like(k_prev), np.empty_like(t_prev)
@@ -188,16 +251,65 @@ def deep_theory(
             v_next[a] = chi[a] ** 2 * vdiag[-1][a] + fluct
         if vertices is not None:
             phi_all, _ = activation_at(activation, kdiag)
+            corrections.append(_nlo_metric_step(phi_all, k_prev, corrections[-1], vertices[-1], cw))
             vertices.append(_vertex_step(phi_all, k_prev, vertices[-1], cw))
         kernels.append(k_next)
         ntks.append(t_next)
         chis.append(chi)
         vdiag.append(v_next)
     chis.append(np.full(n, np.nan))  # the susceptibility of the last layer is not used
+    if corrections is not None:
+        k1 = np.stack(corrections)
+    else:  # K1_ab needs only the pair (a, b): its own two-input recursion
+        k1 = np.zeros((depth, n, n))
+        for a in range(n):
+            for b in range(a, n):
+                pair = deep_theory(activation, x[sorted({a, b})], depth, cw, cb).K1
+                k1[:, a, b] = k1[:, b, a] = pair[:, 0, -1]
     return DeepTheory(
         K=np.stack(kernels),
         Theta=np.stack(ntks),
         V=np.stack(vertices) if vertices is not None else None,
         V_diag=np.stack(vdiag),
         chi=np.stack(chis),
+        K1=k1,
+    )
+
+
+FACTORISING_ACTIVATIONS = ("relu", "linear")
+"""Activations whose stochastic metric is a product of independent per-layer factors at C_b = 0."""
+
+
+def metric_moments(
+    activation: str, inputs: np.ndarray, depth: int, width: int, cw: float, cb: float,
+    max_power: int = 4,
+) -> np.ndarray | None:  # fmt: skip
+    """Exact E[(G^(l)_aa)^p] for p = 0 .. max_power at layers l = 1 .. depth, (P + 1, L, n), or
+    None where the law of G is not known in closed form.
+
+    For ReLU and linear units with C_b = 0, given layer l - 1 the diagonal metric of layer l + 1
+    is G^(l+1)_aa = G^(l)_aa R_l with R_l = (C_W / N) sum_j Y_j and iid Y_j = phi(xi_j)^2,
+    xi_j ~ N(0, 1) (phi homogeneous of degree 1), independent of G^(l).  Hence
+    E[G^(l)^p] = (K^(1)_aa)^p E[R^p]^(l - 1), with E[Y^k] = (2k - 1)!! (linear) or (2k - 1)!! / 2
+    (ReLU) and the moments of the sum from its cumulants.  (This is the per-layer factor behind
+    the exact ReLU kurtosis 3 [(1 + 5/N)^(l - 1) - 1].)
+    """
+    from nnfield.theory.finite_width import _cumulants_from_moments, _moments_from_cumulants
+
+    if activation not in FACTORISING_ACTIVATIONS or cb != 0.0:
+        return None
+    x = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    k1 = cw * np.sum(x * x, axis=1) / x.shape[1]  # K^(1)_aa
+    double_factorial = np.array(
+        [np.prod(np.arange(2 * k - 1, 0, -2)) for k in range(max_power + 1)]
+    )
+    unit = double_factorial * (0.5 if activation == "relu" else 1.0)
+    unit[0] = 1.0
+    kappa = _cumulants_from_moments(unit[:, None])[:, 0] * width  # cumulants of sum_j Y_j
+    sums = _moments_from_cumulants(kappa[:, None])[:, 0]
+    factor = sums * (cw / width) ** np.arange(max_power + 1)  # E[R^p]
+    layers = np.arange(depth)  # l - 1
+    powers = np.arange(max_power + 1)
+    return (
+        factor[:, None, None] ** layers[None, :, None] * k1[None, None, :] ** powers[:, None, None]
     )
