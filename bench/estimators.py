@@ -155,9 +155,9 @@ def main() -> None:
     miss = abs(np.log(ratio_of_medians)) / relative
     if miss > 3:
         print(
-            f"  HEAVY-TAIL DOMINATED: the sampled ratio misses the exact one by {miss:.1f} of its"
-            " errors; the exact variances are dominated by events too rare to be sampled (see"
-            " sampled / exact Var(psi) above): quote the exact ratio"
+            f"  SAMPLED AND EXACT DISAGREE by {miss:.1f} of the sampled ratio's errors: either the"
+            " exact variances are carried by events too rare to be sampled (then sampled / exact"
+            " Var(psi) above is far below 1: heavy tails, quote the exact ratio) or a bug"
         )
     if relative > TOLERANCE:
         print(f"  the sampled ratio's error is above {TOLERANCE:.0%}: run more --blocks")

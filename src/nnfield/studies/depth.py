@@ -30,6 +30,7 @@ from nnfield.studies.blocks import (
     shard_blocks,
 )
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
+from nnfield.theory.deep import TRUNCATION_FACTOR
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,12 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
 
 NLO_TRUNCATION_SHARE = 0.5
 """A layer enters the K test only where, for every input pair, the estimated truncation error
-of the NLO mean metric (``DeepTheory.truncation_estimate``: the square of the largest relative
-1/N correction so far) is at most this share of the standard error of E[G]: there the omitted
-O(1/N^2) terms cannot move a z-score by more than about this much.  One constant for every
-point; deeper layers (l/N too large for NLO) are shown in the figure but not tested."""
+of the NLO mean metric (``DeepTheory.truncation_estimate``: the NLO correction times the
+normalised vertex V/(N K^2) over 4) is at most this share of the standard error of E[G].
+Where the estimate is right to a factor 2 (as it was where exact remainders were measured),
+the omitted O(1/N^2) terms move a z-score by at most about 1.  One constant for every point;
+deeper layers (l/N too large for NLO) are shown in the figure but not tested.  The more networks,
+the fewer layers pass: a larger ensemble resolves the O(1/N^2) terms."""
 
 HEAVY_TAIL_KEYS = ("heavy_tail_skewness", "max_influence", "min_error_ratio")
 
@@ -133,7 +136,8 @@ def k_test_range() -> str:
     return (
         "K is tested against the NLO mean metric K + K1/N at layers l > 1 that are not flagged "
         "heavy-tailed and where, for every input pair, the estimated NLO truncation error "
-        f"sqrt(K_aa K_bb) r^2 (r = max over layers <= l of |K1_ab| / (N sqrt(K_aa K_bb))) is at "
+        f"sqrt(K_aa K_bb) r eps / {TRUNCATION_FACTOR:g} (r = max over layers <= l of |K1_ab| / "
+        "(N sqrt(K_aa K_bb)), eps = max over layers <= l and inputs of V_aa / (N K_aa^2)) is at "
         f"most {NLO_TRUNCATION_SHARE:g} of the jackknife standard error; the critical value is "
         "Student-t Bonferroni over the tested values with blocks - 1 dof"
     )
@@ -273,7 +277,7 @@ ANALYSIS_META = {
     "K": ("mean stochastic metric E[G^(l)] (kernel), sorted input pairs", "1"),
     "K_theory": ("infinite-width kernel recursion K^(l) (leading order)", "1"),
     "K_nlo": ("next-to-leading-order mean metric K^(l) + K1^(l) / N", "1"),
-    "K_truncation": ("estimated O(1/N^2) truncation error of K_nlo", "1"),
+    "K_truncation": ("estimate of the O(1/N^2) terms K_nlo leaves out (not a bound)", "1"),
     "K_tested": ("1 if the layer enters the K test (see the K_test_range attribute)", "1"),
     "K_tests": ("number of values (layers x input pairs) in the K test", "1"),
     "K_lo_maxz": ("max |z| of K against the leading-order K_theory over the tested values", "1"),
@@ -287,7 +291,8 @@ ANALYSIS_META = {
     ),
     "kurtosis_skew": ("estimated skewness of the sampling distribution of kurtosis", "1"),
     "kurtosis_influence": (
-        "largest single network's shift of mean G_aa^2, in standard errors",
+        "largest single-network G_aa^2 over the number of networks, in standard errors of mean "
+        "G_aa^2 (about the shift of the mean if that network were removed)",
         "1",
     ),
     "kurtosis_error_ratio": (

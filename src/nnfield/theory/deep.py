@@ -120,6 +120,11 @@ def preserving_weight_variance(activation: str, kernel: float, cb: float = 0.0) 
     return (kernel - cb) / second
 
 
+TRUNCATION_FACTOR = 4.0
+"""The NNLO remainder of the mean metric is estimated as (NLO correction) x eps / this factor
+(``DeepTheory.truncation_estimate``); calibrated on exact layer-3 remainders."""
+
+
 @dataclass(frozen=True)
 class DeepTheory:
     """Infinite-width kernels and 1/N vertices at layers l = 1 .. L (index l - 1).
@@ -143,17 +148,25 @@ class DeepTheory:
     def truncation_estimate(self, width: int) -> np.ndarray:
         """Estimated size of the O(1/N^2) terms that K + K1/N leaves out, (L, n, n).
 
-        An asymptotic series whose first correction has relative size r leaves a remainder of
-        order r^2.  Corrections made at earlier layers propagate, so r at layer l is the largest
-        |K1_ab| / (N sqrt(K_aa K_bb)) up to l (normalised by the diagonal, which is never 0),
-        and the estimate is sqrt(K_aa K_bb) r^2.  It is exactly 0 where K1 vanishes at every
-        layer so far (the first two layers; linear units).
+        Each order of the 1/N expansion costs one power of its parameter, the normalised vertex
+        eps = V_aa / (N K_aa^2) (a third of the leading-order excess kurtosis), so the remainder
+        is estimated as the NLO correction times eps / TRUNCATION_FACTOR: sqrt(K_aa K_bb) r eps / 4
+        with r the largest |K1_ab| / (N sqrt(K_aa K_bb)) and eps the largest vertex of either
+        input, both up to layer l (corrections propagate).  An estimate, not a bound: the
+        factor 1/4 is calibrated on remainders measured against exact layer-3 means (ReLU
+        off-diagonal and tanh, N = 4 .. 16; see tests/test_depth_nlo.py), which it exceeds by
+        1 to 2 times.  The plain square of the first correction, r^2, misses ReLU's off-diagonal
+        remainder by a factor of 20.  The estimate is 0 where K1 is 0 at every layer so far
+        (the first two layers, linear units, ReLU diagonals with C_b = 0, which are exact).
         """
-        diag = np.sqrt(np.abs(np.diagonal(self.K, axis1=1, axis2=2)))
-        scale = diag[:, :, None] * diag[:, None, :]
+        diag = np.abs(np.diagonal(self.K, axis1=1, axis2=2))
+        root = np.sqrt(diag)
+        scale = root[:, :, None] * root[:, None, :]
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.where(scale > 0, np.abs(self.K1) / (width * scale), 0.0)
-        return scale * np.maximum.accumulate(rel, axis=0) ** 2
+            vertex = np.where(diag > 0, self.V_diag / (width * diag**2), 0.0)
+        eps = np.maximum.accumulate(vertex.max(axis=1), axis=0)[:, None, None]
+        return scale * np.maximum.accumulate(rel, axis=0) * eps / TRUNCATION_FACTOR
 
     def excess_kurtosis(self, width: int) -> np.ndarray:
         """Leading-order excess kurtosis 3 V / (N K^2) of each input at each layer, (L, n)."""
