@@ -238,3 +238,27 @@ def test_exact_metric_moments_give_the_product_formula():
             np.testing.assert_allclose(kurt, want, rtol=1e-12, atol=1e-14)
     assert metric_moments("tanh", np.array([[1.0]]), 3, 8, 1.0, 0.0) is None
     assert metric_moments("relu", np.array([[1.0]]), 3, 8, 2.0, 0.1) is None
+
+
+def test_method_attributes_come_from_the_constants_that_ran(monkeypatch):
+    """The stored K_test_range and critical_values attributes are written from the constants
+    the analysis uses: changing a constant changes both the text and the tested layers."""
+    from nnfield.theory import deep
+
+    params = {"family": "tanh", "activation": "tanh", "cw": 1.0, "cb": 0.0, "width": 8,
+              "depth": 6, "input_dim": 1, "inputs": [[1.0]], "networks": 4000,
+              "block_size": 200, "shards": 1, "dtype": "float32"}  # fmt: skip
+    spec = PointSpec("depth", "family~tanh/width~8/depth~6", 3, params)
+    raw = study.simulate(spec, 0)
+    out = study.analyze([raw], {})
+    assert out.attrs["K_test_range"] == study.k_test_range()
+    assert out.attrs["critical_values"] == stats.CRITICAL_VALUE_METHOD
+    assert f"at most {study.NLO_TRUNCATION_SHARE:g} of" in out.attrs["K_test_range"]
+    tested = int(out["K_tested"].sum())
+    monkeypatch.setattr(study, "NLO_TRUNCATION_SHARE", 1e-6)
+    monkeypatch.setattr(study, "TRUNCATION_FACTOR", 0.5)
+    monkeypatch.setattr(deep, "TRUNCATION_FACTOR", 0.5)
+    strict = study.analyze([raw], {})
+    assert "at most 1e-06 of" in strict.attrs["K_test_range"]
+    assert "r eps / 0.5" in strict.attrs["K_test_range"]
+    assert int(strict["K_tested"].sum()) < tested  # only the exact layer 2 is left

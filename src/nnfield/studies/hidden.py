@@ -370,6 +370,7 @@ def _study(rows: list[tuple[str, dict, dict, str]]) -> xr.Dataset:
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see nnfield.hidden_dynamics",
+        critical_values=stats.CRITICAL_VALUE_METHOD,
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META,
             "point": ("sweep point name", "1")}  # fmt: skip

@@ -330,6 +330,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     study.attrs = provenance("learning", "", "")
     study.attrs.update(
         refused_points=refused,
+        critical_values=stats.CRITICAL_VALUE_METHOD,
         entropy_units="nats",
         dynamics="quadratic: q' = q - eta A q + xi, xi ~ N(0, 2 eta T I) (sgld) or "
         "N(0, eta^2 C) (sgd); teacher_student: see nnfield.teacher_student",
