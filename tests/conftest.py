@@ -73,3 +73,27 @@ def point_runner():
         return cache[key]
 
     return run
+
+
+LONGEST_FIRST = (
+    "tests/test_workflow.py",
+    "tests/test_reliability.py",
+    "tests/test_teacher_student.py",
+    "tests/test_sharding.py",
+)
+"""Test files that take longest, in the order a parallel run (``-n auto --dist loadfile``, one
+file per worker) should start them.  xdist otherwise starts the files with the most tests
+first, which left the end-to-end workflow file (the longest by far) to run alone at the end."""
+
+
+def pytest_configure(config):
+    if getattr(config.option, "dist", "no") == "loadfile":
+        config.option.loadscopereorder = False  # keep the collection order set below
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the other files keep their order

@@ -165,14 +165,14 @@ def layer_three_mean(activation: str, width: int, samples: int, seed: int):
     """E[G^(3)_ab] at finite width with a Monte Carlo error, a: the pair of largest K1.
 
     Conditional on layer 2, E[G^(3)_ab | G^(2)] = C_b + C_W E_{G^(2)}[phi_a phi_b] exactly (the
-    arc-cosine kernel for ReLU with inputs (1,0), (0.6,0.8); 120-node Gauss-Hermite for tanh
+    arc-cosine kernel for ReLU with inputs (1,0), (0.6,0.8); 60-node Gauss-Hermite for tanh
     with one input), so only G^(2), a mean over N iid first-layer units, is sampled: the
     estimate resolves O(1/N^2) remainders."""
     rng = np.random.default_rng(seed)
     x = TWO_INPUTS if activation == "relu" else np.array([[1.0]])
     cb, cw = critical_point(activation)
     root = np.linalg.cholesky(cb + cw * x @ x.T / x.shape[1])
-    nodes, weights = np.polynomial.hermite_e.hermegauss(120)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)  # 1e-10 for G^(2) <= 1
     weights = weights / weights.sum()
     values = []
     for _ in range(samples // 50_000):
