@@ -9,7 +9,25 @@ import pytest
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
+
 from nnfield.config import PointSpec
+
+
+def _share_compiled_programs() -> None:
+    """One persistent XLA compilation cache for the test runs, shared by the xdist workers: the
+    many tests that build the same kernel (same spec, shards, devices) compile it once (about
+    10% of the suite's time).  Results do not depend on it (as for simulate jobs; nnfield.cli);
+    entries are keyed by the program and the JAX version."""
+    import tempfile
+
+    import jax
+
+    path = os.path.join(tempfile.gettempdir(), "nnfield-tests-jax")
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+_share_compiled_programs()
 
 INPUTS = {
     "relu": [0.2, 0.5, 0.8, 1.1],

@@ -10,6 +10,8 @@ that the same data reject a wrongly normalised prediction.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import make_spec
@@ -35,10 +37,16 @@ SIGMAS = {
 
 def exact_for(spec):
     p = spec.params
-    return SingleLayerExact(
-        p["arch"], np.asarray(p["inputs"]), p["sigma_w0"], p["sigma_b0"], p["sigma_w1"],
-        p["sigma_b1"],
-    )  # fmt: skip
+    inputs = tuple(tuple(x) for x in p["inputs"])
+    sigmas = tuple(p[k] for k in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"))
+    return _exact(p["arch"], inputs, sigmas)
+
+
+@functools.cache
+def _exact(arch: str, inputs: tuple, sigmas: tuple) -> SingleLayerExact:
+    """Width-independent exact theory, computed once per prior and inputs (erf's certified
+    quadrature takes seconds)."""
+    return SingleLayerExact(arch, np.asarray(inputs), *sigmas)
 
 
 def analyse(spec, merged):
