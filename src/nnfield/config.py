@@ -326,6 +326,9 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
             )
         if optimizers(prob) == ["sgld"] and prob.get("noise_eigenvalues"):
             raise ConfigError(f"config key '{where}.noise_eigenvalues': only for optimizer sgd")
+        if "gibbs" in prob["initial"] and optimizers(prob) != ["sgld"]:
+            raise ConfigError(f"config key '{where}.initial': gibbs needs a temperature "
+                              "(optimizer sgld)")  # fmt: skip
         if cfg["networks"] <= dim + 1:
             raise ConfigError(
                 f"config key '{key}.networks': the entropy estimator needs more networks than "
@@ -337,6 +340,9 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
 
 def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
     """Temperatures > 0 (the medium entropy is heat / T), batches that divide the data."""
+    if "gibbs" in prob["initial"]:
+        raise ConfigError(f"config key '{where}.initial': gibbs is for quadratic problems "
+                          "(teacher-student: narrow or broad)")  # fmt: skip
     for j, temp in enumerate(prob["temperatures"]):
         if not temp > 0:
             raise ConfigError(

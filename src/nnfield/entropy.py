@@ -28,14 +28,31 @@ class EntropyEstimate:
     stderr: float
 
 
-def entropy_from_covariance(cov: np.ndarray, count: float) -> np.ndarray:
+def entropy_from_covariance(cov: np.ndarray, count) -> np.ndarray:
     """Bias-corrected Gaussian entropy from sample covariances (..., p, p) of ``count`` points
-    each (ddof = 1): 1/2 [p log(2 pi e) + log det S - E-offset of log det S]."""
+    each (ddof = 1): 1/2 [p log(2 pi e) + log det S - E-offset of log det S].  ``count`` is a
+    number or an array aligned with cov's leading axes (e.g. (replicates,) for jackknife
+    replicates, see stats.REPLICATE_COUNT)."""
     cov = np.asarray(cov, dtype=np.float64)
     p = cov.shape[-1]
-    half = (count - np.arange(1, p + 1)) / 2
-    bias = float(np.sum(special.digamma(half)) - p * np.log((count - 1) / 2))
+    count = aligned_count(count, cov.ndim - 2)
+    half = (count[..., None] - np.arange(1, p + 1)) / 2
+    bias = np.sum(special.digamma(half), axis=-1) - p * np.log((count - 1) / 2)
     return 0.5 * (p * np.log(2 * np.pi * np.e) + np.linalg.slogdet(cov)[1] - bias)
+
+
+def aligned_count(count, batch_ndim: int) -> np.ndarray:
+    """``count`` (a number or an array over the leading axes) padded with trailing unit axes so
+    that it broadcasts against arrays with ``batch_ndim`` leading axes."""
+    count = np.asarray(count, dtype=np.float64)
+    return count.reshape(count.shape + (1,) * (batch_ndim - count.ndim))
+
+
+def sample_covariance(first: np.ndarray, second: np.ndarray, count) -> np.ndarray:
+    """Sample covariance (ddof = 1) of ``count`` points from the means of x (..., p) and of
+    x x^T (..., p, p); ``count`` as in entropy_from_covariance."""
+    count = aligned_count(count, first.ndim - 1)[..., None, None]
+    return (second - first[..., :, None] * first[..., None, :]) * count / (count - 1)
 
 
 def gaussian_entropy(points: np.ndarray) -> EntropyEstimate:

@@ -24,6 +24,14 @@ CRITICAL_VALUE_METHOD = (
 """How every stored ``*_zcrit`` is computed (``bonferroni_t`` with ``jackknife_dof``)."""
 
 
+REPLICATE_COUNT = "replicate_count"
+"""Key under which jackknife estimators also receive each replicate's number of networks (1 + B,):
+the total, then the total without each block.  Estimators with a count-dependent bias correction
+(the Wishart-corrected Gaussian entropy) must use it: correcting every replicate for the full
+count makes the jackknife's own bias correction act on the difference, a bias of about the
+correction itself."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A jackknife estimate: bias-corrected value, standard error and the replicate spread."""
@@ -43,7 +51,7 @@ def jackknife_replicates(
 
     ``block_sums[name]`` has shape (n_blocks, ...); ``counts`` has shape (n_blocks,).  The estimator
     receives the means with one extra leading axis of replicates and must return an array with
-    that leading axis.
+    that leading axis; ``means[REPLICATE_COUNT]`` (1 + B,) holds each replicate's count.
     """
     counts = np.asarray(counts, dtype=np.float64)
     n_blocks = counts.shape[0]
@@ -57,6 +65,7 @@ def jackknife_replicates(
         shape = (-1,) + (1,) * (sums.ndim - 1)
         leave_out = (total[None] - sums) / (total_count - counts).reshape(shape)
         means[name] = np.concatenate([(total / total_count)[None], leave_out], axis=0)
+    means[REPLICATE_COUNT] = np.concatenate([[total_count], total_count - counts])
     return np.asarray(estimator(means), dtype=np.float64)
 
 

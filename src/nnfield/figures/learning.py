@@ -4,7 +4,8 @@ One row per problem; columns: (a) entropy against step (quadratic: of the traina
 teacher-student: of the outputs on the probe inputs, Gaussian filled and k-NN open markers) from
 a narrow and a broad initial ensemble (dS/dt has either sign: the "second law of learning" is not
 the second law); (b) the total entropy production per step Pi >= 0; (c) the free energy
-F = <U> - T S decreasing (isotropic noise) or the accumulated medium entropy (quadratic SGD);
+F = <U> - T S (not monotone in general at finite step size: dF = -T Pi + <W_shadow>) or the
+accumulated medium entropy (quadratic SGD);
 (d) T_conf / T -> 1; (e) the fluctuation-theorem average <exp(-Delta s_tot)> = 1 per interval,
 shown where it has converged (nnfield.fluctuation.converged: effective sample size at least a
 quarter of the samples).  Points: Monte Carlo with errors;

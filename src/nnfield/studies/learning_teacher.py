@@ -19,7 +19,7 @@ import xarray as xr
 
 from nnfield import stats
 from nnfield.config import PointSpec
-from nnfield.entropy import entropy_from_covariance, knn_entropy
+from nnfield.entropy import entropy_from_covariance, knn_entropy, sample_covariance
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import report_nonfinite, shard_blocks
 
@@ -100,10 +100,10 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     return annotate(ds, RAW_META)
 
 
-def _entropy(first: np.ndarray, second: np.ndarray, total: float) -> np.ndarray:
-    """Bias-corrected Gaussian entropy from the means of x and x x^T."""
-    cov = (second - first[..., :, None] * first[..., None, :]) * total / (total - 1)
-    return entropy_from_covariance(cov, total)
+def _entropy(first: np.ndarray, second: np.ndarray, count) -> np.ndarray:
+    """Bias-corrected Gaussian entropy from the means of x and x x^T of ``count`` points (an
+    array over jackknife replicates: each is corrected for its own count)."""
+    return entropy_from_covariance(sample_covariance(first, second, count), count)
 
 
 def _knn(samples: np.ndarray) -> stats.Estimate:
@@ -134,7 +134,7 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         "medium": stats.jackknife(sums, counts, lambda m: m["medium"]),
         "tconf_ratio": stats.jackknife(sums, counts, lambda m: m["grad2"] / (m["lap"] * temp)),
         "entropy_function": stats.jackknife(
-            sums, counts, lambda m: _entropy(m["f1"], m["ff"], total)
+            sums, counts, lambda m: _entropy(m["f1"], m["ff"], m[stats.REPLICATE_COUNT])
         ),
     }
     extras: dict = {}
@@ -144,7 +144,7 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     if "zz" in ds:
 
         def entropy(m):
-            return _entropy(m["z1"], m["zz"], total)
+            return _entropy(m["z1"], m["zz"], m[stats.REPLICATE_COUNT])
 
         def free(m):
             return m["loss"] + m["kinetic"] - temp * entropy(m)
@@ -154,7 +154,12 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
             sums, counts, lambda m: (np.diff(entropy(m), axis=-1) + np.diff(m["medium"])) / gaps
         )
         est["free_energy"] = stats.jackknife(sums, counts, free)
-        extras["d_free"] = stats.jackknife(sums, counts, lambda m: np.diff(free(m), axis=-1))
+        est["free_energy_change"] = extras["d_free"] = stats.jackknife(
+            sums, counts, lambda m: np.diff(free(m), axis=-1)
+        )
+        est["shadow_work"] = stats.jackknife(  # Delta <U + |p|^2/2> + T Delta <s_medium>
+            sums, counts, lambda m: np.diff(m["loss"] + m["kinetic"]) + temp * np.diff(m["medium"])
+        )
         mean = sums["z1"].sum(0) / total
         cov = (
             (sums["zz"].sum(0) / total - mean[:, :, None] * mean[:, None, :]) * total / (total - 1)
@@ -165,6 +170,5 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         medium = ds["sample_medium"].values.transpose(0, 2, 1).reshape(b * s, r)
         delta = interval_entropy_production(states, medium, mean, cov)
         est["ift"], extras["ift_ess"] = bootstrap_mean_exp(delta)
-    extras["free_energy_asserted"] = p["optimizer"] in ("sgld", "momentum")
     extras["state_dim"] = trainer.state_dim
     return est, exact, extras
