@@ -51,7 +51,7 @@ def baoab_matrices(a: np.ndarray, eta: float, beta: float, temp: float):
     """(M, Xi, K): one BAOAB step x' = M x + noise(Xi) on x = (q, p) for U = q^T A q / 2, and
     K mapping x to the state just before the O step."""
     n = a.shape[0]
-    h = np.sqrt(eta)
+    h = np.sqrt(2 * eta / (1 + beta))  # heavy-ball learning rate eta (Trainer.baoab_step_size)
     eye, zero = np.eye(n), np.zeros((n, n))
     kick = np.block([[eye, zero], [-0.5 * h * a, eye]])
     drift = np.block([[eye, 0.5 * h * eye], [zero, eye]])
@@ -97,6 +97,34 @@ def test_linear_student_sgld_follows_exact_theory():
     z = np.concatenate([((est[k].value - np.array(want[k])) / est[k].stderr)[1:] for k in est])
     assert np.all(np.isfinite(z))
     assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, DOF40), np.abs(z).max()
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9])
+def test_momentum_without_noise_is_heavy_ball(beta):
+    """The momentum optimizer's hyperparameters are heavy ball's (PyTorch/optax): with the
+    thermostat kick set to zero, the BAOAB positions obey
+    theta' = theta - eta grad U(theta) + beta (theta - theta_prev) from the second step on, to
+    rounding (a sample-by-sample identity, so a rounding bound, not a z-test), on a nonlinear
+    student.  The old parametrisation h = sqrt(eta) (learning rate eta (1 + beta) / 2) fails."""
+    eta, temp = 0.05, 0.01
+    trainer = Trainer(MLP(2, 3, 1, "tanh"), TASK, "momentum", eta, temp, 0.01, 16, beta)
+    p_dim = trainer.n_params
+    rng = np.random.default_rng(3)
+    state = np.concatenate([rng.standard_normal(p_dim), rng.standard_normal(p_dim)])
+    step = jax.jit(trainer.baoab_step)
+    grads = trainer.batch_gradients(state[:p_dim])
+    thetas, gradients = [state[:p_dim]], [np.asarray(grads[0])]
+    for _ in range(12):
+        state, grads, _ = step(state, grads, np.zeros(p_dim))
+        thetas.append(np.asarray(state[:p_dim]))
+        gradients.append(np.asarray(grads[0]))
+    th, g = np.array(thetas), np.array(gradients)
+    heavy_ball = th[1:-1] - eta * g[1:-1] + beta * (th[1:-1] - th[:-2])
+    scale = np.abs(th).max() + eta * np.abs(g).max()
+    assert np.abs(th[2:] - heavy_ball).max() <= 1e-13 * th.shape[0] * scale
+    old_rate = eta * (1 + beta) / 2  # what h = sqrt(eta) ran
+    old = th[1:-1] - old_rate * g[1:-1] + beta * (th[1:-1] - th[:-2])
+    assert np.abs(th[2:] - old).max() > 1e3 * 1e-13 * th.shape[0] * scale
 
 
 def test_linear_student_momentum_follows_exact_theory():

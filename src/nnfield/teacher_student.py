@@ -15,12 +15,17 @@ Optimizers, one step (eta the learning rate, T the temperature, xi ~ N(0, I)):
 - ``sgld``:     theta' = theta - eta grad U(theta) + sqrt(2 eta T) xi;
 - ``sgd``:      as sgld with grad U_B for a batch B drawn uniformly per step: minibatch noise on
                 top of the Langevin noise (T > 0 keeps the kernel non-singular, so heat / T exists);
-- ``momentum``: underdamped Langevin by the BAOAB splitting with step h = sqrt(eta), friction
-                factor beta = ``momentum`` and unit mass on the velocity-like momentum p
-                (heavy-ball SGD with learning rate eta and momentum beta when T = 0, with
-                velocity h p):  p -= h/2 grad U; theta += h/2 p; p = beta p + sqrt((1-beta^2) T) xi;
-                theta += h/2 p; p -= h/2 grad U.  The state is (theta, p), p is odd under time
-                reversal and starts Maxwellian, p ~ N(0, T I).
+- ``momentum``: SGD with heavy-ball momentum in the PyTorch/optax convention, learning rate eta
+                and momentum beta = ``momentum``: without noise it is exactly
+                theta' = theta - eta grad U(theta) + beta (theta - theta_prev).
+                It is run as underdamped Langevin by the BAOAB splitting with friction factor
+                beta per step, unit mass and step h = sqrt(2 eta / (1 + beta)) (eliminating p
+                from two noiseless BAOAB steps gives heavy ball with learning rate
+                h^2 (1 + beta) / 2 = eta):  p -= h/2 grad U; theta += h/2 p;
+                p = beta p + sqrt((1-beta^2) T) xi;  theta += h/2 p;  p -= h/2 grad U.  The
+                state is (theta, p), p is odd under time reversal and starts Maxwellian,
+                p ~ N(0, T I).  BAOAB samples the configuration marginal exp(-U/T) exactly only
+                for quadratic U; otherwise its stationary law has O(h^2) errors.
 Medium entropy per step, exactly per sample, ln K(x -> x') / K(eps x' -> eps x) (eps flips p):
 - sgld/sgd: the Gaussian-mixture kernel over the n/b batches, mean theta - eta grad U_B(theta),
   covariance 2 eta T I (one batch: the Gaussian log-ratio of PHYSICS.md section 3);
@@ -186,6 +191,29 @@ class Trainer:
         r = self.model.apply(theta, jnp.asarray(self.task.test_x)) - jnp.asarray(self.task.test_y)
         return 0.5 * jnp.mean(r * r)
 
+    @property
+    def baoab_step_size(self) -> float:
+        """h = sqrt(2 eta / (1 + beta)): the BAOAB step whose noiseless position update is heavy
+        ball with learning rate eta and momentum beta."""
+        return float(np.sqrt(2 * self.learning_rate / (1 + self.momentum)))
+
+    def baoab_step(self, state, grads, kick):
+        """One BAOAB step of the momentum optimizer with thermostat kick ``kick`` (the O step's
+        noise, sqrt((1 - beta^2) T) xi; zero gives the noiseless heavy-ball update): (state,
+        full-batch gradient at theta in grads[0], kick) -> (state', grads', medium entropy
+        (|p|^2 - |p'|^2) / (2T) of the O step)."""
+        h, beta, p_dim = self.baoab_step_size, self.momentum, self.n_params
+        theta, p = state[:p_dim], state[p_dim:]
+        p = p - 0.5 * h * grads[0]
+        theta = theta + 0.5 * h * p
+        before = p
+        p = beta * p + kick
+        medium = (jnp.dot(before, before) - jnp.dot(p, p)) / (2 * self.temperature)
+        theta = theta + 0.5 * h * p
+        grads = self.batch_gradients(theta)
+        p = p - 0.5 * h * grads[0]
+        return jnp.concatenate([theta, p]), grads, medium
+
     def step(self, state, grads, key):
         """One step of one network: (state, batch gradients at it, key) -> (state', grads',
         medium entropy of the step).  ``grads`` are the per-batch gradients (n_batches, P) at
@@ -193,17 +221,8 @@ class Trainer:
         eta, temp = self.learning_rate, self.temperature
         p_dim = self.n_params
         if self.optimizer == "momentum":
-            h, beta = jnp.sqrt(eta), self.momentum
-            theta, p = state[:p_dim], state[p_dim:]
-            p = p - 0.5 * h * grads[0]
-            theta = theta + 0.5 * h * p
-            before = p
-            p = beta * p + jnp.sqrt((1 - beta**2) * temp) * jax.random.normal(key, (p_dim,))
-            medium = (jnp.dot(before, before) - jnp.dot(p, p)) / (2 * temp)
-            theta = theta + 0.5 * h * p
-            grads = self.batch_gradients(theta)
-            p = p - 0.5 * h * grads[0]
-            return jnp.concatenate([theta, p]), grads, medium
+            xi = jax.random.normal(key, (p_dim,))
+            return self.baoab_step(state, grads, jnp.sqrt((1 - self.momentum**2) * temp) * xi)
         k_batch, k_noise = jax.random.split(key)
         batch = jax.random.randint(k_batch, (), 0, grads.shape[0])
         noise = jnp.sqrt(2 * eta * temp) * jax.random.normal(k_noise, (p_dim,))
