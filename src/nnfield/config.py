@@ -309,6 +309,12 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
         if prob["kind"] == "teacher_student":
             _check_teacher_student(prob, where)
             continue
+        if prob["kind"] == "barrier":
+            _check_barrier(prob, where)
+        else:
+            for name in ("barrier", "barrier_width"):
+                if name in prob:
+                    raise ConfigError(f"config key '{where}.{name}': only for kind barrier")
         if "momentum" in optimizers(prob):
             raise ConfigError(f"config key '{where}.optimizer': momentum is for teacher_student "
                               "problems only")  # fmt: skip
@@ -338,6 +344,33 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
                   f"{key}.block_size")  # fmt: skip
 
 
+def _check_barrier(prob: Mapping[str, Any], where: str) -> None:
+    """One or two coordinates, SGLD at T > 0 (the grid chain), a stable step, Gaussian starts."""
+    dim = len(prob["hessian_eigenvalues"])
+    if dim > 2:
+        raise ConfigError(
+            f"config key '{where}.hessian_eigenvalues': barrier problems have one or two "
+            f"coordinates (the exact density lives on a grid), got {dim}"
+        )
+    if optimizers(prob) != ["sgld"]:
+        raise ConfigError(f"config key '{where}.optimizer': barrier problems are trained by sgld")
+    if "gibbs" in prob["initial"]:
+        raise ConfigError(f"config key '{where}.initial': barrier problems start narrow or broad")
+    for j, temp in enumerate(prob["temperatures"]):
+        if not temp > 0:
+            raise ConfigError(f"config key '{where}.temperatures[{j}]': must be > 0")
+    # the bound of nnfield.potential.BarrierPotential.max_curvature (no JAX import here)
+    top = max(prob["hessian_eigenvalues"]) + 2 * math.exp(-1.5) * prob["barrier"] / (
+        prob["barrier_width"] ** 2
+    )
+    for j, lr in enumerate(prob["learning_rates"]):
+        if not lr * top < 2:
+            raise ConfigError(
+                f"config key '{where}.learning_rates[{j}]': eta = {lr} times the largest "
+                f"curvature of the loss ({top:.3g}) must be < 2"
+            )
+
+
 def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
     """Temperatures > 0 (the medium entropy is heat / T), batches that divide the data."""
     if "gibbs" in prob["initial"]:
@@ -355,9 +388,9 @@ def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
                               f"train_size {prob['train_size']}")  # fmt: skip
     if prob.get("batch_sizes") and "sgd" not in optimizers(prob):
         raise ConfigError(f"config key '{where}.batch_sizes': minibatches are for optimizer sgd")
-    for name in ("hessian_eigenvalues", "noise_eigenvalues"):
+    for name in ("hessian_eigenvalues", "noise_eigenvalues", "barrier", "barrier_width"):
         if name in prob:
-            raise ConfigError(f"config key '{where}.{name}': only for kind quadratic")
+            raise ConfigError(f"config key '{where}.{name}': not for kind teacher_student")
 
 
 HIDDEN_ONLY = {"antisymmetric_fractions": ("ginibre",), "couplings": ("rings",),
@@ -529,6 +562,8 @@ def expand_learning(cfg: Mapping[str, Any]) -> list[PointSpec]:
                             "initial": initial, "steps": int(prob["steps"]),
                             "record_every": int(prob["record_every"]), **common,
                         }  # fmt: skip
+                        if prob["kind"] == "barrier":  # k-NN entropies use every network
+                            params["samples"] = params["block_size"]
                         name = (f"problem~{prob['name']}/{arch_name}lr~{_number(float(lr))}/"
                                 f"T~{_number(float(temp))}/initial~{initial}")  # fmt: skip
                         points.append(PointSpec("learning", name, int(cfg["seed"]), params))
@@ -538,7 +573,12 @@ def expand_learning(cfg: Mapping[str, Any]) -> list[PointSpec]:
 def _learning_variants(prob: Mapping[str, Any]):
     """(optimizer, its problem parameters, its name part) for each optimizer (x width x depth
     x batch size for teacher-student problems)."""
-    if prob["kind"] == "quadratic":
+    if prob["kind"] in ("quadratic", "barrier"):
+        barrier = (
+            {k: float(prob[k]) for k in ("barrier", "barrier_width")}
+            if prob["kind"] == "barrier"
+            else {}
+        )
         for opt in optimizers(prob):
             yield (
                 opt,
@@ -546,6 +586,7 @@ def _learning_variants(prob: Mapping[str, Any]):
                     "hessian_eigenvalues": [float(v) for v in prob["hessian_eigenvalues"]],
                     "rotation": float(prob["rotation"]),
                     "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
+                    **barrier,
                 },
                 ("" if isinstance(prob["optimizer"], str) else f"opt~{opt}/"),
             )

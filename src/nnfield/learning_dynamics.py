@@ -76,6 +76,34 @@ class Recorded:
     nonfinite: np.ndarray  # (B,) networks whose state or medium entropy became NaN/inf
 
 
+def _kernels(dyn):
+    """(energy, gradient, drift, kernel log-ratio) of the dynamics as JAX functions of a batch
+    of states (M, p)."""
+    if not isinstance(dyn, NoisyQuadratic):
+        return (
+            lambda q: dyn.energy(q, jnp),
+            lambda q: dyn.gradient(q, jnp),
+            lambda q: dyn.drift(q, jnp),
+            lambda q, q_next: dyn.log_ratio(q, q_next, jnp),
+        )
+    a = jnp.asarray(dyn.hessian)
+    m = jnp.asarray(dyn.transition)
+    xi_inv = jnp.asarray(np.linalg.inv(dyn.noise))
+
+    def log_ratio(q, q_next):
+        fwd = q_next - q @ m.T
+        bwd = q - q_next @ m.T
+        quad = lambda d: jnp.einsum("mi,ij,mj->m", d, xi_inv, d)  # noqa: E731
+        return 0.5 * (quad(bwd) - quad(fwd))
+
+    return (
+        lambda q: 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q),
+        lambda q: q @ a,
+        lambda q: q @ m.T,
+        log_ratio,
+    )
+
+
 def make_block_function(
     dyn: NoisyQuadratic,
     mean0,
@@ -86,26 +114,19 @@ def make_block_function(
     samples: int = 0,
 ):
     """A jitted ``(key, block) -> sums`` running ``n_records - 1`` records of ``record_every``
-    steps from q0 ~ N(mean0, cov0)."""
-    a = jnp.asarray(dyn.hessian)
-    m = jnp.asarray(dyn.transition)
+    steps from q0 ~ N(mean0, cov0); ``dyn`` a NoisyQuadratic or any dynamics with the
+    interface of nnfield.potential.NoisyPotential (drift, energy, gradient, log_ratio)."""
     xi_root = jnp.asarray(np.linalg.cholesky(dyn.noise))
-    xi_inv = jnp.asarray(np.linalg.inv(dyn.noise))
     root0 = jnp.asarray(np.linalg.cholesky(np.atleast_2d(cov0)))
     mu0 = jnp.asarray(np.asarray(mean0, dtype=np.float64))
     p = dyn.dim
+    energy, gradient, drift, log_ratio = _kernels(dyn)
 
     def stats(q, medium):
-        u = 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q)
-        g = q @ a
+        u = energy(q)
+        g = gradient(q)
         return (q.sum(0), q.T @ q, u.sum(), (u * u).sum(), (g * g).sum(), medium.sum(),
                 (medium * medium).sum(), q[:samples], medium[:samples])  # fmt: skip
-
-    def log_ratio(q, q_next):
-        fwd = q_next - q @ m.T
-        bwd = q - q_next @ m.T
-        quad = lambda d: jnp.einsum("mi,ij,mj->m", d, xi_inv, d)  # noqa: E731
-        return 0.5 * (quad(bwd) - quad(fwd))
 
     @jax.jit
     def block_sums(key, block):
@@ -121,7 +142,7 @@ def make_block_function(
         def one_step(n, carry):
             q, medium = carry
             noise = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, n + 1), (p,)))(keys)
-            q_next = q @ m.T + noise @ xi_root.T
+            q_next = drift(q) + noise @ xi_root.T
             return q_next, medium + log_ratio(q, q_next)
 
         def record(carry, r):

@@ -1,13 +1,19 @@
 """Study ``learning``: thermodynamics of ensembles trained by noisy gradient descent (PHYSICS.md 3).
 
-Two kinds of problem:
+Three kinds of problem:
+- ``barrier``: one- or two-dimensional q trained by SGLD on a harmonic trap with a Gaussian
+  barrier (two wells, non-Gaussian p_t), against the exact density propagated on a grid
+  (studies.learning_barrier, nnfield.theory.grid_chain); entropies by k-NN, with the Gaussian
+  estimate and its bias alongside;
 - ``quadratic``: U = q^T A q / 2 trained by SGLD (temperature T) or SGD-like anisotropic noise
   (nnfield.learning_dynamics), every observable against the exact linear-Gaussian theory
   (nnfield.theory.thermo);
 - ``teacher_student``: networks of width N and depth L regressing a seeded teacher, trained by
   SGLD, minibatch SGD or SGD with momentum (nnfield.teacher_student, studies.learning_teacher).
 Per recorded step, with delete-one-block jackknife errors:
-  loss = <U>;  S = Gaussian entropy of the state (bias-corrected, nats);
+  loss = <U>;  S = entropy of the state (nats): Gaussian, bias-corrected (quadratic: exact
+  family; teacher-student: an upper bound) or k-NN (barrier), named per point by the coordinate
+  ``entropy_estimator``;
   medium = accumulated medium entropy (heat / T), from the exact transition-kernel log-ratio;
   pi = total entropy production per step between records, (Delta S + Delta medium) / steps;
   free_energy = <U> - T S;  tconf_ratio = <|grad U|^2> / (<lap U> T);
@@ -123,8 +129,14 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         from nnfield.studies import learning_teacher
 
         return learning_teacher.simulate(spec, shard, progress)
-    dyn, _, _ = problem(p)
-    mean0, cov0 = initial_ensemble(p)
+    if p["kind"] == "barrier":
+        from nnfield.studies import learning_barrier
+
+        dyn = learning_barrier.dynamics(p)
+        mean0, cov0 = learning_barrier.initial_ensemble(p)
+    else:
+        dyn, _, _ = problem(p)
+        mean0, cov0 = initial_ensemble(p)
     blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
     n_records = p["steps"] // p["record_every"] + 1
     key = point_key(spec.seed, spec.study, spec.name)
@@ -249,7 +261,7 @@ def _quadratic_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     return est, exact, extras
 
 
-INTERVAL_VARIABLES = ("pi", "ift", "shadow_work", "free_energy_change")
+INTERVAL_VARIABLES = ("pi", "pi_gaussian", "ift", "shadow_work", "free_energy_change")
 ASSERTED = ("pi_violation", "kl_violation")
 """Second laws that hold for every Markov chain at any step size (warned about when broken)."""
 
@@ -258,12 +270,14 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     """Per-point thermodynamics over (step, interval), with the second-law verdicts."""
     import json
 
-    from nnfield.studies import learning_teacher
+    from nnfield.studies import learning_barrier, learning_teacher
 
     p = PointSpec.from_json(str(ds.attrs["params"])).params
     ds, nonfinite, dropped = drop_nonfinite_blocks(ds)
     if p["kind"] == "teacher_student":
         est, exact, extras = learning_teacher.estimates(ds, p)
+    elif p["kind"] == "barrier":
+        est, exact, extras = learning_barrier.estimates(ds, p)
     else:
         est, exact, extras = _quadratic_estimates(ds, p)
     steps = ds["step"].values
@@ -274,6 +288,8 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
         out[f"{name}_se"] = ((dim,), e.stderr)
     for name, value in exact.items():
         out[f"{name}_exact"] = (("interval" if name in INTERVAL_VARIABLES else "step",), value)
+    if "pi_stationary_exact" in extras:
+        out["pi_stationary_exact"] = ((), float(extras["pi_stationary_exact"]))
     if "ift_ess" in extras:
         out["ift_ess"] = (("interval",), extras["ift_ess"])
         out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes["sample"]))
@@ -306,8 +322,8 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
 ANALYSIS_META = {
     "loss": ("ensemble mean loss <U>", "1"),
     "test_loss": ("ensemble mean test loss against the noiseless teacher", "1"),
-    "entropy": ("Gaussian entropy of the state (trainable variables, and momenta; "
-                "bias-corrected)", "nats"),
+    "entropy": ("entropy of the state (trainable variables, and momenta), by the estimator "
+                "named in entropy_estimator", "nats"),
     "entropy_function": ("Gaussian entropy of the outputs on the probe inputs", "nats"),
     "entropy_function_knn": ("k-nearest-neighbour entropy of the outputs on the probe inputs",
                              "nats"),
@@ -337,10 +353,26 @@ ANALYSIS_META = {
     "free_energy_change": ("change of F over the interval", "1"),
     "free_energy_change_se": ("jackknife standard error of free_energy_change", "1"),
     "free_energy_change_exact": ("exact change of F over the interval", "1"),
-    "kl_to_stationary": ("KL(p_t || pi_eta) to the chain's own stationary law (Gaussian "
-                         "entropy estimator)", "nats"),
+    "kl_to_stationary": ("KL(p_t || pi_eta) to the chain's own stationary law, with the entropy "
+                         "estimator named in entropy_estimator", "nats"),
     "kl_to_stationary_se": ("jackknife standard error of kl_to_stationary", "nats"),
     "kl_to_stationary_exact": ("exact KL(p_t || pi_eta)", "nats"),
+    "entropy_gaussian": ("bias-corrected Gaussian entropy of the state (barrier problems; "
+                         "its exact value is the Gaussian entropy of the exact covariance, an "
+                         "upper bound on S)", "nats"),
+    "entropy_gaussian_se": ("jackknife standard error of entropy_gaussian", "nats"),
+    "entropy_gaussian_exact": ("Gaussian entropy 1/2 ln det(2 pi e Sigma_t) of the exact "
+                               "covariance", "nats"),
+    "pi_gaussian": ("total entropy production per step from the Gaussian entropy (barrier "
+                    "problems)", "nats"),
+    "pi_gaussian_se": ("jackknife standard error of pi_gaussian", "nats"),
+    "pi_gaussian_exact": ("what pi_gaussian estimates: the exact medium entropy plus the change "
+                          "of the Gaussian entropy of the exact covariance", "nats"),
+    "pi_stationary_exact": ("exact total entropy production per step of the chain's stationary "
+                            "state (barrier problems; > 0: discrete SGLD breaks detailed "
+                            "balance)", "nats"),
+    "entropy_estimator": ("estimator behind entropy, pi, free_energy, free_energy_change and "
+                          "kl_to_stationary", "1"),
     "step": ("training step", "1"),
     "interval": ("midpoint of the interval between records", "1"),
 }  # fmt: skip
@@ -365,6 +397,15 @@ POINT_COORDINATES = {
 }
 
 
+ENTROPY_ESTIMATORS = {
+    "quadratic": "gaussian (bias-corrected; exact family: the ensemble stays Gaussian)",
+    "barrier": "knn (Kozachenko-Leonenko, k = 4, all networks; Gaussian in entropy_gaussian)",
+    "teacher_student": "gaussian (bias-corrected fit of the state: an upper bound on S for a "
+    "non-Gaussian ensemble)",
+}
+"""The estimator behind the entropy-derived variables of each kind of problem."""
+
+
 def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.Dataset:
     """Study dataset over (point, step | interval); variables a point's kind does not have
     are NaN there."""
@@ -375,6 +416,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         one = analyze_point(ds, options).expand_dims(point=[str(ds.attrs["point"])])
         for key in ("problem", "kind", "optimizer", "initial"):
             one[key] = (("point",), [str(p[key])])
+        one["entropy_estimator"] = (("point",), [ENTROPY_ESTIMATORS[p["kind"]]])
         for key in ("learning_rate", "temperature", "width", "depth", "batch_size"):
             one[key] = (("point",), [float(p.get(key, np.nan))])
         one.attrs = {}
@@ -392,7 +434,9 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         critical_values=stats.CRITICAL_VALUE_METHOD,
         entropy_units="nats",
         dynamics="quadratic: q' = q - eta A q + xi, xi ~ N(0, 2 eta T I) (sgld) or "
-        "N(0, eta^2 C) (sgd); teacher_student: see nnfield.teacher_student",
+        "N(0, eta^2 C) (sgd); barrier: q' = q - eta grad U + xi, U = q^T A q / 2 + h "
+        "exp(-q_0^2 / (2 w^2)), exact density on a grid (nnfield.theory.grid_chain); "
+        "teacher_student: see nnfield.teacher_student",
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, "point": ("sweep point name", "1")}
     return annotate(study, meta)
