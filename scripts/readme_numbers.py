@@ -77,12 +77,76 @@ def depth_lines(ds: xr.Dataset) -> None:
                 )
 
 
+def _maxz(pt: xr.Dataset, names) -> tuple[float, int]:
+    """max |estimate - exact| / se over the finite values of ``names`` and their count."""
+    z = [((pt[v] - pt[f"{v}_exact"]) / pt[f"{v}_se"]).values for v in names if v in pt]
+    z = np.concatenate([x[np.isfinite(x)] for x in z])
+    return float(np.abs(z).max()), int(z.size)
+
+
+def learning_lines(ds: xr.Dataset) -> None:
+    """Second-law counts, exact comparisons per kind, the Gaussian bias, Pi_ss, information."""
+    from nnfield.fluctuation import converged
+
+    print(f"learning: {ds.sizes['point']} points")
+    for flag in ("pi_violation", "kl_violation", "free_energy_violation", "information_violation"):
+        if flag in ds:
+            values = ds[flag].values
+            kinds, counts = np.unique(values[np.isfinite(values)], return_counts=True)
+            print(f"  {flag}: " + ", ".join(f"{int(k)}: {c} points" for k, c in
+                                            zip(kinds, counts, strict=True)))  # fmt: skip
+    names = ("loss", "medium", "entropy", "entropy_gaussian", "pi", "pi_gaussian", "free_energy",
+             "free_energy_change", "shadow_work", "kl_to_stationary", "information",
+             "information_bound", "learning_efficiency", "entropy_marginal")  # fmt: skip
+    for kind in ("quadratic", "barrier"):
+        sel = ds.isel(point=np.flatnonzero(ds["kind"].values == kind))
+        if sel.sizes["point"]:
+            z, n = _maxz(sel, names)
+            print(f"  {kind}: max |z| {z:.2f} over {n} values of {sel.sizes['point']} points")
+    for i in range(ds.sizes["point"]):
+        pt = ds.isel(point=i)
+        name = str(pt["point"].values)
+        if str(pt["kind"].values) == "barrier":
+            ok = np.isfinite(pt["entropy"].values)
+            bias = (pt["entropy_gaussian_exact"] - pt["entropy_exact"]).values[ok][-1]
+            z = ((pt["entropy_gaussian"] - pt["entropy_exact"]) / pt["entropy_gaussian_se"]).values
+            last = np.flatnonzero(np.isfinite(pt["shadow_work"].values))[-5:]
+            steps = 5 * float(np.diff(pt["step"].values[ok])[0])
+            temp = float(pt["temperature"])
+            late = float(pt["shadow_work"].values[last].sum()) / (temp * steps)
+            late_x = float(pt["shadow_work_exact"].values[last].sum()) / (temp * steps)
+            print(f"  {name}: Gaussian bias {bias:.3f} nats (max z {np.nanmax(z):.1f}); "
+                  f"Pi_ss {float(pt['pi_stationary_exact']):.3e}; late W/(T steps) {late:.3e} "
+                  f"(exact {late_x:.3e})")  # fmt: skip
+        if "information" in pt and np.isfinite(pt["information"].values).any():
+            ok = np.isfinite(pt["information"].values)
+            i_, se = pt["information"].values[ok][-1], pt["information_se"].values[ok][-1]
+            print(f"  {name}: I {i_:.3f} +- {se:.3f} (exact "
+                  f"{pt['information_exact'].values[ok][-1]:.3f}), bound "
+                  f"{pt['information_bound_exact'].values[ok][-1]:.2f}, efficiency "
+                  f"{pt['learning_efficiency_exact'].values[ok][-1]:.4f}")  # fmt: skip
+        samples = int(pt["ift_samples"])
+        for ft, ess_name in (("ift", "ift_ess"), ("ift_from_start", "ift_from_start_ess")):
+            if ft in pt and np.isfinite(pt[ft].values).any() and ess_name in pt:
+                ess = pt[ess_name].values[1:] if ft == "ift_from_start" else pt[ess_name].values
+                ess = ess[np.isfinite(pt[ft].values[1:] if ft == "ift_from_start" else
+                              pt[ft].values)]  # fmt: skip  # this point's own records
+                trusted = converged(ess, samples)
+                top = np.nanmax(ess) / samples if np.isfinite(ess).any() else float("nan")
+                print(f"    {name} {ft}: {int(trusted.sum())} of {ess.size} converged, "
+                      f"max ESS fraction {top:.3f} (NaN: weights overflow)")  # fmt: skip
+        if "ift_one_step" in pt and np.isfinite(float(pt["ift_one_step"])):
+            fraction = float(pt["ift_one_step_ess"]) / int(pt["ift_one_step_samples"])
+            print(f"    {name} ift_one_step: ESS fraction {fraction:.4f}")
+
+
 def main() -> None:
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
     npoint = xr.open_dataset(results / "npoint" / "npoint.nc")
     npoint_tests(npoint)
     coupling_lines(npoint)
     depth_lines(xr.open_dataset(results / "depth" / "depth.nc"))
+    learning_lines(xr.open_dataset(results / "learning" / "learning.nc"))
 
 
 if __name__ == "__main__":

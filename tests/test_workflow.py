@@ -50,6 +50,10 @@ studies:
          initial: [narrow], steps: 20}
       - {name: ts, kind: teacher_student, widths: [2], optimizer: momentum, train_size: 8,
          learning_rates: [0.05], temperatures: [0.01], initial: [broad], steps: 20}
+      - {name: b, kind: barrier, hessian_eigenvalues: [1.0], barrier: 2.0, barrier_width: 0.5,
+         learning_rates: [0.2], temperatures: [0.5], initial: [broad], steps: 20}
+      - {name: i, hessian_eigenvalues: [2.0, 0.5], data_disorder: 0.1, learning_rates: [0.1],
+         temperatures: [0.05], initial: [broad], steps: 20}
   hidden:
     seed: 4
     networks: 200
@@ -87,9 +91,32 @@ def test_learning_study_runs_through_the_workflow(finished_run):
     results = finished_run / "results"
     assert (results / "figures/learning_thermo.png").stat().st_size > 0
     ds = xr.open_dataset(results / "learning/learning.nc")
-    assert ds.sizes["point"] == 2 and ds["pi_violation"].values.tolist() == [0, 0]
-    assert ds["kind"].values.tolist() == ["quadratic", "teacher_student"]
+    assert ds.sizes["point"] == 4 and ds["pi_violation"].values.tolist() == [0] * 4
+    assert sorted(ds["kind"].values.tolist()) == ["barrier", "quadratic", "quadratic",
+                                                  "teacher_student"]  # fmt: skip
     assert np.isfinite(ds["entropy_function"].sel(point=ds["kind"] == "teacher_student")).all()
+    assert int(ds["information_violation"].sel(point=np.isfinite(ds["information"][:, -1]))) == 0
+    estimators = dict(zip(ds["kind"].values, ds["entropy_estimator"].values, strict=True))
+    assert estimators["barrier"].startswith("knn")
+    # the figure regenerates from the NetCDF alone, and every panel shows data
+    from matplotlib.container import ErrorbarContainer
+
+    from nnfield.figures.learning import learning_thermo
+
+    fig = learning_thermo(ds)
+
+    def drawn(ax):
+        lines = any(len(line.get_xdata()) > 2 for line in ax.lines)  # not reference lines
+        return lines or any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+
+    panels = fig.axes[: 5 * len(set(ds["problem"].values.tolist()))]  # twins come after
+    empty = []
+    for ax in panels:
+        where = ax.get_position().bounds
+        twins = [t for t in fig.axes[len(panels) :] if t.get_position().bounds == where]
+        if not (drawn(ax) or any(drawn(t) for t in twins)):
+            empty.append(ax.get_ylabel())
+    assert not empty, empty
 
 
 @pytest.mark.slow

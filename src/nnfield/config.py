@@ -332,6 +332,9 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
             )
         if optimizers(prob) == ["sgld"] and prob.get("noise_eigenvalues"):
             raise ConfigError(f"config key '{where}.noise_eigenvalues': only for optimizer sgd")
+        if prob.get("data_disorder") and (prob["kind"] != "quadratic"
+                                          or optimizers(prob) != ["sgld"]):  # fmt: skip
+            raise ConfigError(f"config key '{where}.data_disorder': for quadratic sgld problems")
         if "gibbs" in prob["initial"] and optimizers(prob) != ["sgld"]:
             raise ConfigError(f"config key '{where}.initial': gibbs needs a temperature "
                               "(optimizer sgld)")  # fmt: skip
@@ -388,7 +391,8 @@ def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
                               f"train_size {prob['train_size']}")  # fmt: skip
     if prob.get("batch_sizes") and "sgd" not in optimizers(prob):
         raise ConfigError(f"config key '{where}.batch_sizes': minibatches are for optimizer sgd")
-    for name in ("hessian_eigenvalues", "noise_eigenvalues", "barrier", "barrier_width"):
+    for name in ("hessian_eigenvalues", "noise_eigenvalues", "barrier", "barrier_width",
+                 "data_disorder"):  # fmt: skip
         if name in prob:
             raise ConfigError(f"config key '{where}.{name}': not for kind teacher_student")
 
@@ -574,11 +578,13 @@ def _learning_variants(prob: Mapping[str, Any]):
     """(optimizer, its problem parameters, its name part) for each optimizer (x width x depth
     x batch size for teacher-student problems)."""
     if prob["kind"] in ("quadratic", "barrier"):
-        barrier = (
+        extra = (
             {k: float(prob[k]) for k in ("barrier", "barrier_width")}
             if prob["kind"] == "barrier"
             else {}
         )
+        if prob.get("data_disorder"):
+            extra["data_disorder"] = float(prob["data_disorder"])
         for opt in optimizers(prob):
             yield (
                 opt,
@@ -586,7 +592,7 @@ def _learning_variants(prob: Mapping[str, Any]):
                     "hessian_eigenvalues": [float(v) for v in prob["hessian_eigenvalues"]],
                     "rotation": float(prob["rotation"]),
                     "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
-                    **barrier,
+                    **extra,
                 },
                 ("" if isinstance(prob["optimizer"], str) else f"opt~{opt}/"),
             )

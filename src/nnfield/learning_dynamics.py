@@ -74,6 +74,10 @@ class Recorded:
     sample_state: np.ndarray  # (B, R, S, p) q of the first S networks of each block
     sample_medium: np.ndarray  # (B, R, S) their accumulated medium entropy
     nonfinite: np.ndarray  # (B,) networks whose state or medium entropy became NaN/inf
+    c1: np.ndarray | None = None  # (B, R, p) sums of each network's minimum q* (disorder)
+    cc: np.ndarray | None = None  # (B, R, p, p) sums of q* q*^T
+    qc: np.ndarray | None = None  # (B, R, p, p) sums of q q*^T
+    sample_center: np.ndarray | None = None  # (B, R, S, p) q* of the sampled networks
 
 
 def _kernels(dyn):
@@ -112,21 +116,35 @@ def make_block_function(
     n_records: int,
     record_every: int,
     samples: int = 0,
+    center_cov=None,
 ):
     """A jitted ``(key, block) -> sums`` running ``n_records - 1`` records of ``record_every``
     steps from q0 ~ N(mean0, cov0); ``dyn`` a NoisyQuadratic or any dynamics with the
-    interface of nnfield.potential.NoisyPotential (drift, energy, gradient, log_ratio)."""
+    interface of nnfield.potential.NoisyPotential (drift, energy, gradient, log_ratio).
+
+    ``center_cov`` (quenched data disorder): every network has its own minimum
+    q* ~ N(0, center_cov), drawn from fold_in(fold_in(network key, 0), 1), and is trained on
+    U(q - q*).  The kernel is translation-equivariant, so the chain runs on r = q - q* (the
+    same kernel log-ratio) and the records hold q = r + q*, plus sums of q*, q* q*^T and
+    q q*^T."""
     xi_root = jnp.asarray(np.linalg.cholesky(dyn.noise))
     root0 = jnp.asarray(np.linalg.cholesky(np.atleast_2d(cov0)))
     mu0 = jnp.asarray(np.asarray(mean0, dtype=np.float64))
     p = dyn.dim
     energy, gradient, drift, log_ratio = _kernels(dyn)
 
-    def stats(q, medium):
-        u = energy(q)
-        g = gradient(q)
-        return (q.sum(0), q.T @ q, u.sum(), (u * u).sum(), (g * g).sum(), medium.sum(),
-                (medium * medium).sum(), q[:samples], medium[:samples])  # fmt: skip
+    disorder = center_cov is not None
+    center_root = jnp.asarray(np.linalg.cholesky(np.atleast_2d(center_cov))) if disorder else None
+
+    def stats(r, medium, center):
+        u = energy(r)
+        g = gradient(r)
+        q = r + center if disorder else r
+        out = (q.sum(0), q.T @ q, u.sum(), (u * u).sum(), (g * g).sum(), medium.sum(),
+               (medium * medium).sum(), q[:samples], medium[:samples])  # fmt: skip
+        if disorder:
+            out += (center.sum(0), center.T @ center, q.T @ center, center[:samples])
+        return out
 
     @jax.jit
     def block_sums(key, block):
@@ -138,6 +156,14 @@ def make_block_function(
             + jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 0), (p,)))(keys) @ root0.T
         )
         medium = jnp.zeros(block_size)
+        if disorder:
+            draw = jax.vmap(
+                lambda k: jax.random.normal(jax.random.fold_in(jax.random.fold_in(k, 0), 1), (p,))
+            )
+            center = draw(keys) @ center_root.T
+            q = q - center  # the chain runs on r = q - q*
+        else:
+            center = jnp.zeros((block_size, p))
 
         def one_step(n, carry):
             q, medium = carry
@@ -149,9 +175,9 @@ def make_block_function(
             *carry, bad = carry
             start = 1 + r * record_every
             carry = jax.lax.fori_loop(start - 1, start - 1 + record_every, one_step, tuple(carry))
-            return (*carry, bad | nonfinite_rows(*carry)), stats(*carry)
+            return (*carry, bad | nonfinite_rows(*carry)), stats(*carry, center)
 
-        first = stats(q, medium)
+        first = stats(q, medium, center)
         init = (q, medium, nonfinite_rows(q, medium))
         (*_, bad), rest = jax.lax.scan(record, init, jnp.arange(n_records - 1))
         sums = tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, rest, strict=True))
@@ -172,12 +198,16 @@ def run_blocks(
     progress=None,
     label="",
     samples: int = 0,
+    center_cov=None,
 ) -> Recorded:
     """Per-block recorded sums for ``blocks``; progress lines as in nnfield.ensemble."""
     from nnfield.ensemble import run_with_progress
 
-    fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every, samples)
+    fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every, samples,
+                             center_cov)  # fmt: skip
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
-    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(10)]
+    cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(len(out[0]))]
+    *main, nonfinite = cols[:10] if center_cov is None else cols[:9] + cols[-1:]
+    extra = cols[9:13] if center_cov is not None else []
     steps = np.arange(n_records) * record_every
-    return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *cols)
+    return Recorded(steps, np.full(len(out), block_size, dtype=np.int64), *main, nonfinite, *extra)

@@ -275,6 +275,7 @@ class Recorded:
     sums: dict[str, np.ndarray]  # name -> (B, R, ...), see SUMS
     samples: dict[str, np.ndarray]  # the first S networks of each block, see SAMPLES
     nonfinite: np.ndarray  # (B,) networks whose state or medium entropy became NaN/inf
+    one_step_ft: np.ndarray | None = None  # (B, 2) sums of w and w^2, see ONE_STEP_FT
 
 
 SUMS = {
@@ -291,6 +292,10 @@ SUMS = {
     "medium": "medium entropy accumulated since step 0 (nats)",
     "medium2": "squared accumulated medium entropy",
 }
+ONE_STEP_FT = (
+    "w = exp(-[ln p0(x_0) - ln p0(eps x_1) + Delta s_medium]) of the first step, every network: "
+    "<w> = 1 exactly for any dynamics (p0 the exact initial density at both ends)"
+)
 SAMPLES = {
     "sample_state": "state x of the first S networks of each block (B, R, S, D)",
     "sample_medium": "their accumulated medium entropy (B, R, S)",
@@ -311,6 +316,11 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
 
     step_all = jax.vmap(trainer.step)
     grads_all = jax.vmap(trainer.batch_gradients)
+
+    def log_p0(x):
+        """ln p0(x) of the initial diagonal Gaussian, up to a constant that cancels."""
+        u = (x - mean0) / std0
+        return -0.5 * jnp.sum(u * u, axis=1)
 
     def stats(x, medium, keys, r):
         theta = x[:, :p_dim]
@@ -357,11 +367,17 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
             bad |= nonfinite_rows(carry[0], carry[2])
             return (*carry, bad), stats(carry[0], carry[2], keys, r + 1)
 
+        # the one-step fluctuation theorem: the first step again (same keys, same x_1)
+        ks0 = jax.vmap(jax.random.fold_in, in_axes=(0, None))(step_keys, 0)
+        x1, _, m1 = step_all(x, grads, ks0)
+        log_w = log_p0(x1) - log_p0(x) - m1  # p0 is even in the momenta: p0(eps x) = p0(x)
+        w = jnp.exp(log_w)
         first = stats(x, medium, keys, 0)
         init = (x, grads, medium, nonfinite_rows(x, medium))
         (*_, bad), rest = jax.lax.scan(record, init, jnp.arange(n_records - 1))
         out = {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
-        return {**out, "nonfinite": jnp.sum(bad, dtype=jnp.int64)}
+        ft = jnp.stack([w.sum(), (w * w).sum()])
+        return {**out, "nonfinite": jnp.sum(bad, dtype=jnp.int64), "one_step_ft": ft}
 
     return block_sums
 
@@ -378,8 +394,9 @@ def run_blocks(trainer: Trainer, initial: InitialEnsemble, key, blocks, block_si
     stacked = {k: np.stack([np.asarray(o[k]) for o in out]) for k in out[0]}
     samples_arr = {k: stacked.pop(k) for k in SAMPLES}
     nonfinite = stacked.pop("nonfinite")
+    one_step_ft = stacked.pop("one_step_ft")
     if not state_moments:
         stacked.pop("zz")
     steps = np.arange(n_records) * record_every
     count = np.full(len(out), block_size, dtype=np.int64)
-    return Recorded(steps, count, stacked, samples_arr, nonfinite)
+    return Recorded(steps, count, stacked, samples_arr, nonfinite, one_step_ft)

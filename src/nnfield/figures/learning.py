@@ -1,16 +1,22 @@
 """Figure ``learning_thermo``: thermodynamics of noisy training.
 
-One row per problem; columns: (a) entropy against step (quadratic: of the trainable variables;
-teacher-student: of the outputs on the probe inputs, Gaussian filled and k-NN open markers) from
-a narrow and a broad initial ensemble (dS/dt has either sign: the "second law of learning" is not
-the second law); (b) the total entropy production per step Pi >= 0; (c) the free energy
-F = <U> - T S (not monotone in general at finite step size: dF = -T Pi + <W_shadow>) or the
-accumulated medium entropy (quadratic SGD);
-(d) T_conf / T -> 1; (e) the fluctuation-theorem average <exp(-Delta s_tot)> = 1 per interval,
-shown where it has converged (nnfield.fluctuation.converged: effective sample size at least a
-quarter of the samples).  Points: Monte Carlo with errors;
-lines: exact linear-Gaussian theory (quadratic problems).  Teacher-student curves are coloured by
-(width, T, optimizer, batch size); solid lines start narrow, dashed start broad.
+One row per problem; columns: (a) entropy against step from a narrow and a broad initial
+ensemble (dS/dt has either sign: the "second law of learning" is not the second law):
+quadratic, the Gaussian entropy (exact family); barrier, k-NN filled and Gaussian open, with the
+exact S and the Gaussian entropy of the exact covariance (its bias); teacher-student, of the
+outputs on the probe inputs, k-NN filled (primary) and Gaussian open; (b) the total entropy
+production per step Pi >= 0 (teacher-student: from the Gaussian-fit S, an approximation);
+(c) the free energy F = <U> - T S (not monotone at finite step size: dF = -T Pi + <W_shadow>)
+or, without a temperature (quadratic SGD), the accumulated medium entropy; (d) the approach to
+the chain's own stationary law, KL(p_t || pi_eta) (quadratic and barrier, with exact lines),
+T_conf / T (teacher-student), or, for training on data drawn per network, the information
+I(theta; data) the parameters hold about their data under its Goldt-Seifert bound
+Delta S + Delta S_medium; (e) the fluctuation theorem <exp(-Delta s_tot)> = 1: per interval
+with the exact densities (quadratic, barrier), from step 0 with the exact initial density at
+both ends (teacher-student, diamond: one step over every network), shown only where converged
+(effective sample size at least a quarter of the samples), with that fraction in grey on the
+right axis.  Teacher-student and barrier curves are coloured per point; solid lines start
+narrow, dashed start broad.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ def _series(ax, x, value, err, exact, color, label, filled=True, dashed=False):
 
 def _values(pt, name):
     value = pt[name].values if name in pt else None
+    if value is not None and value.ndim == 0:
+        return None
     if value is None or not np.isfinite(value).any():
         return None
     err = pt[f"{name}_se"].values if f"{name}_se" in pt else np.zeros_like(value)
@@ -48,7 +56,7 @@ def _values(pt, name):
 
 def _label(pt, kind: str) -> str:
     temp = float(pt["temperature"])
-    if kind == "quadratic":
+    if kind in ("quadratic", "barrier"):
         t = f", T={temp:g}" if str(pt["optimizer"].values) == "sgld" else ""
         return f"{pt['initial'].values} (eta={float(pt['learning_rate']):g}{t})"
     opt = str(pt["optimizer"].values)
@@ -56,43 +64,88 @@ def _label(pt, kind: str) -> str:
     return f"{opt}{batch} N={int(pt['width'])} L={int(pt['depth'])} T={temp:g}"
 
 
-def _row(axes, sel: xr.Dataset, kind: str) -> None:
-    groups = {}
+def _color(kind: str, pt, label: str, groups: dict) -> str:
+    if kind == "quadratic":
+        return INITIAL_COLORS.get(str(pt["initial"].values), "k")
+    return groups.setdefault(label, PALETTE[len(groups) % len(PALETTE)])
+
+
+def _panels(kind: str, pt) -> list[tuple[int, str, str, bool]]:
+    """(column, variable, axis 'step' or 'interval', filled) drawn for one point."""
+    entropy = {"quadratic": [(0, "entropy", "step", True)],
+               "barrier": [(0, "entropy", "step", True), (0, "entropy_gaussian", "step", False)],
+               "teacher_student": [(0, "entropy_function_knn", "step", True),
+                                   (0, "entropy_function", "step", False)]}[kind]  # fmt: skip
+    pi = [(1, "pi", "interval", True)]
+    if kind == "barrier":
+        pi.append((1, "pi_gaussian", "interval", False))
+    third = "free_energy" if _values(pt, "free_energy") else "medium"
+    if _values(pt, "information"):  # quenched data: the Goldt-Seifert bound in (d)
+        fourth = [(3, "information", "step", True), (3, "information_bound", "step", False)]
+    else:
+        name = "tconf_ratio" if kind == "teacher_student" else "kl_to_stationary"
+        fourth = [(3, name, "step", True)]
+    return [*entropy, *pi, (2, third, "step", True), *fourth]
+
+
+def _fluctuation(ax, pt, kind: str, color: str, dashed: bool, twin) -> None:
+    """Column (e): the fluctuation theorem where its weights have converged, and the effective
+    sample size fraction that decides it (grey, right axis) everywhere."""
+    samples = int(pt["ift_samples"]) if "ift_samples" in pt else 0
+    if kind == "teacher_student":
+        got = _values(pt, "ift_from_start")  # from step 1: at step 0 it is 1 identically
+        got = None if got is None else tuple(None if a is None else a[1:] for a in got)
+        x = pt["step"].values[1:]
+        ess = pt["ift_from_start_ess"].values[1:] if "ift_from_start_ess" in pt else None
+        if "ift_one_step" in pt and np.isfinite(float(pt["ift_one_step"])):
+            n = int(pt["ift_one_step_samples"])
+            if converged(float(pt["ift_one_step_ess"]), n):
+                ax.errorbar([1], [float(pt["ift_one_step"])], yerr=[float(pt["ift_one_step_se"])],
+                            fmt="D", ms=4, color=color)  # fmt: skip
+            twin.plot([1], [float(pt["ift_one_step_ess"]) / n], "D", color="0.6", ms=3)
+    else:
+        got = _values(pt, "ift")
+        x = pt["interval"].values
+        ess = pt["ift_ess"].values if "ift_ess" in pt else None
+    if got is None or ess is None or samples == 0:
+        return
+    value, err, _ = got
+    trusted = converged(ess, samples)
+    _series(ax, x, np.where(trusted, value, np.nan), err, None, color, None, True, dashed)
+    ok = np.isfinite(ess)
+    twin.plot(x[ok], ess[ok] / samples, ls="--" if dashed else ":", color="0.6", lw=0.8)
+
+
+def _row(axes, twin, sel: xr.Dataset, kind: str) -> None:
+    groups: dict = {}
     for i in range(sel.sizes["point"]):
         pt = sel.isel(point=i)
         label = _label(pt, kind)
-        if kind == "quadratic":
-            color = INITIAL_COLORS.get(str(pt["initial"].values), "k")
-        else:
-            color = groups.setdefault(label, PALETTE[len(groups) % len(PALETTE)])
+        color = _color(kind, pt, label, groups)
         dashed = kind != "quadratic" and str(pt["initial"].values) == "broad"
         show = label if kind == "quadratic" or not dashed else None
-        steps, mids = pt["step"].values, pt["interval"].values
-        ok_steps = np.isfinite(pt["loss"].values)
-        ok_mids = np.isfinite(pt["pi"].values) if "pi" in pt else np.zeros(mids.size, bool)
-        entropy = "entropy" if kind == "quadratic" else "entropy_function"
-        panels = [
-            (0, entropy, steps, True),
-            (1, "pi", mids, True),
-            (2, "free_energy" if _values(pt, "free_energy") else "medium", steps, True),
-            (3, "tconf_ratio", steps, True),
-        ]
-        if kind != "quadratic":
-            panels.append((0, "entropy_function_knn", steps, False))
-        for col, name, x, filled in panels:
+        axis = {"step": pt["step"].values, "interval": pt["interval"].values}
+        for col, name, where, filled in _panels(kind, pt):
             got = _values(pt, name)
             if got is None:
                 continue
-            keep = ok_mids if x is mids else ok_steps
+            keep = np.isfinite(got[0])
             value, err, exact = (None if a is None else a[keep] for a in got)
-            _series(axes[col], x[keep], value, err, exact, color,
+            _series(axes[col], axis[where][keep], value, err, exact, color,
                     show if (col, filled) == (0, True) else None, filled, dashed)  # fmt: skip
-        got = _values(pt, "ift")
-        if got is not None:
-            value, err, _ = got
-            trusted = converged(pt["ift_ess"].values, int(pt["ift_samples"]))
-            value = np.where(trusted, value, np.nan)
-            _series(axes[4], mids, value, err, None, color, None, True, dashed)
+        _fluctuation(axes[4], pt, kind, color, dashed, twin)
+
+
+ENTROPY_LABELS = {
+    "quadratic": "entropy S (nats)",
+    "barrier": "S: k-NN (filled), Gaussian (open)",
+    "teacher_student": "output entropy S_f: k-NN (filled),\nGaussian (open)",
+}
+PI_LABELS = {
+    "quadratic": r"$\Pi$ per step (nats)",
+    "barrier": r"$\Pi$: k-NN (filled), Gaussian (open)",
+    "teacher_student": r"$\Pi$ from the Gaussian-fit S (nats)",
+}
 
 
 def learning_thermo(ds: xr.Dataset):
@@ -100,44 +153,51 @@ def learning_thermo(ds: xr.Dataset):
 
     style.apply()
     problems = list(dict.fromkeys(str(p) for p in ds["problem"].values))
-    fig, axes = plt.subplots(len(problems), COLUMNS, figsize=(18, 3.4 * len(problems)),
+    fig, axes = plt.subplots(len(problems), COLUMNS, figsize=(19, 3.5 * len(problems)),
                              squeeze=False)  # fmt: skip
     for row, name in enumerate(problems):
         sel = ds.isel(point=np.flatnonzero(ds["problem"].values == name))
         kind = str(sel["kind"].values[0]) if "kind" in sel else "quadratic"
-        _row(axes[row], sel, kind)
-        quadratic = kind == "quadratic"
-        isotropic = np.isfinite(sel["free_energy"].values).any() if "free_energy" in sel else False
-        axes[row, 0].set_ylabel(f"{name}\n" + ("entropy S (nats)" if quadratic else
-                                "output entropy S_f (nats)"))  # fmt: skip
-        axes[row, 1].set_ylabel(r"$\Pi$ per step (nats)")
+        twin = axes[row, 4].twinx()
+        _row(axes[row], twin, sel, kind)
+        has_free = "free_energy" in sel and np.isfinite(sel["free_energy"].values).any()
+        axes[row, 0].set_ylabel(f"{name}\n{ENTROPY_LABELS[kind]}")
+        axes[row, 1].set_ylabel(PI_LABELS[kind])
         axes[row, 1].set_yscale("symlog", linthresh=1e-3)
         axes[row, 1].axhline(0, color="0.5", lw=0.7)
-        axes[row, 2].set_ylabel(r"free energy $F$" if isotropic
-                                else "medium entropy (heat/T, nats)")  # fmt: skip
-        if axes[row, 3].has_data():
+        if has_free:
+            third = "free energy F (Gaussian-fit S)" if kind == "teacher_student" else (
+                "free energy F")  # fmt: skip
+        else:
+            third = "medium entropy (kernel log-ratio, nats)"
+        axes[row, 2].set_ylabel(third)
+        if "information" in sel and np.isfinite(sel["information"].values).any():
+            axes[row, 3].set_yscale("symlog", linthresh=0.1)
+            axes[row, 3].set_ylabel(r"$I(\theta; {\rm data})$ (filled) $\leq$"
+                                    "\n" r"$\Delta S + \Delta S_m$ (open, nats)")  # fmt: skip
+        elif kind == "teacher_student":
             axes[row, 3].axhline(1, color="0.5", lw=0.7)
             axes[row, 3].set_yscale("log")
+            axes[row, 3].set_ylabel(r"$T_{\rm conf}/T$")
         else:
-            axes[row, 3].text(0.5, 0.5, "no temperature", ha="center", va="center",
-                              transform=axes[row, 3].transAxes, fontsize="small")  # fmt: skip
-        axes[row, 3].set_ylabel(r"$T_{\rm conf}/T$")
-        if not axes[row, 4].has_data():
-            axes[row, 4].text(0.5, 0.5, "no converged interval: exp(-Delta s_tot) is dominated\n"
-                              "by rare samples (or, teacher-student, the Gaussian fit\nof p_t "
-                              "is not the density)", ha="center", va="center",
-                              transform=axes[row, 4].transAxes, fontsize="small")  # fmt: skip
+            axes[row, 3].set_yscale("symlog", linthresh=1e-3)
+            axes[row, 3].set_ylabel(r"KL$(p_t \,\|\, \pi_\eta)$ (nats)")
         axes[row, 4].axhline(1, color="0.5", lw=0.7)
-        axes[row, 4].set_ylabel(r"$\langle e^{-\Delta s_{\rm tot}}\rangle$")
+        axes[row, 4].set_ylabel(r"$\langle e^{-\Delta s_{\rm tot}}\rangle$" + (
+            " from step 0" if kind == "teacher_student" else " per interval"))  # fmt: skip
+        twin.set_ylim(0, 1.05)
+        twin.axhline(MIN_ESS_FRACTION, color="0.75", lw=0.6)
+        twin.set_ylabel("ESS / samples (grey)", color="0.45", fontsize="small")
         for ax in axes[row]:
             ax.set_xlabel("step")
         axes[row, 0].legend(loc="best", fontsize="x-small")
-    axes[0, 0].set_title("(a) entropy")
-    axes[0, 1].set_title(r"(b) total entropy production $\Pi \geq 0$")
-    axes[0, 2].set_title("(c) free energy / heat")
-    axes[0, 3].set_title(r"(d) configurational temperature")
-    axes[0, 4].set_title(f"(e) fluctuation theorem (ESS >= {MIN_ESS_FRACTION:g} x samples)")
-    fig.suptitle("Noisy training as stochastic thermodynamics (points: Monte Carlo; lines: exact; "
-                 "teacher-student: solid from narrow, dashed from broad)")  # fmt: skip
-    fig.tight_layout()
+    titles = ("(a) entropy", r"(b) entropy production $\Pi \geq 0$", "(c) free energy / heat",
+              "(d) stationary law / information", "(e) fluctuation theorem")  # fmt: skip
+    for ax, title in zip(axes[0], titles, strict=True):
+        ax.set_title(title, fontsize="medium")
+    fig.suptitle(
+        "Noisy training as stochastic thermodynamics (points: Monte Carlo; lines: exact; "
+        "teacher-student and barrier: solid from narrow, dashed from broad)"
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig

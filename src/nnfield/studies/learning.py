@@ -65,6 +65,10 @@ RAW_META = {
     "grad2": ("sum over networks of |grad U|^2", "1"),
     "medium": ("sum over networks of the accumulated medium entropy (nats)", "1"),
     "medium2": ("sum over networks of the squared accumulated medium entropy", "1"),
+    "c1": ("sum over networks of each network's own minimum q* (data disorder)", "1"),
+    "cc": ("sum over networks of q* q*^T", "1"),
+    "qc": ("sum over networks of q q*^T", "1"),
+    "sample_center": ("q* of the sampled networks", "1"),
     "sample_state": ("q of the sampled networks (the first of each block)", "1"),
     "sample_medium": ("accumulated medium entropy of the sampled networks", "nats"),
     "step": ("training step of the record", "1"),
@@ -101,6 +105,21 @@ def initial_ensemble(p: Mapping) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(dim), temp * np.linalg.inv(hessian)
     mean, var = INITIAL[p["initial"]]
     return np.full(dim, mean), var * np.eye(dim)
+
+
+def center_covariance(p: Mapping) -> np.ndarray | None:
+    """Covariance C* = data_disorder A^-1 of each network's own minimum q* (None: no disorder).
+
+    This is the linear student U = |X theta - y|^2 / (2n) with fixed inputs (X^T X / n = A) and
+    labels drawn per network, y = X w + noise of variance sigma^2: its minimum
+    theta* = A^-1 X^T y / n scatters with covariance (sigma^2 / n) A^-1 around w, so
+    data_disorder = sigma^2 / n, and q measures theta from the teacher w (w = 0 here: a common
+    shift changes no entropy or information).  U depends on y only through theta*, so
+    y -> q* -> q_t is a Markov chain and I(q_t; y) = I(q_t; q*)."""
+    if not p.get("data_disorder"):
+        return None
+    _, hessian, _ = problem(p)
+    return float(p["data_disorder"]) * np.linalg.inv(hessian)
 
 
 def stationary_covariance(p: Mapping) -> np.ndarray:
@@ -142,7 +161,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     key = point_key(spec.seed, spec.study, spec.name)
     rec = run_blocks(
         dyn, mean0, cov0, key, blocks, p["block_size"], n_records, p["record_every"],
-        progress, spec.name, p["samples"],
+        progress, spec.name, p["samples"], center_covariance(p),
     )  # fmt: skip
     report_nonfinite(spec.name, rec.nonfinite, blocks, "states")
     b, r = ("block",), ("block", "step")
@@ -158,6 +177,11 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         },
         coords={"block": np.asarray(list(blocks), dtype=np.int64), "step": rec.steps},
     )
+    if rec.c1 is not None:
+        ds["c1"] = (("block", "step", "dim"), rec.c1)
+        ds["cc"] = (("block", "step", "dim", "dim2"), rec.cc)
+        ds["qc"] = (("block", "step", "dim", "dim2"), rec.qc)
+        ds["sample_center"] = (("block", "step", "sample", "dim"), rec.sample_center)
     ds.attrs = provenance("learning", spec.name, spec.sha256, backend_name())
     ds.attrs.update(
         {k: p[k] for k in ("problem", "optimizer", "initial", "learning_rate", "temperature")},
@@ -198,8 +222,64 @@ def _exact(dyn, mean0, cov0, steps: np.ndarray, hessian: np.ndarray) -> dict[str
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+def _joint_moments(m) -> tuple[np.ndarray, np.ndarray]:
+    """Means of z = (q, q*) and of z z^T from the means of q, q q^T, q*, q* q*^T, q q*^T."""
+    first = np.concatenate([m["q1"], m["c1"]], axis=-1)
+    qc = m["qc"]
+    second = np.concatenate(
+        [np.concatenate([m["qq"], qc], axis=-1),
+         np.concatenate([np.swapaxes(qc, -1, -2), m["cc"]], axis=-1)], axis=-2)  # fmt: skip
+    return first, second
+
+
+def _gauss(first, second, count):
+    return entropy_from_covariance(sample_covariance(first, second, count), count)
+
+
+def _disorder_exact(dyn, mean0, cov0, center, steps, hessian) -> dict[str, np.ndarray]:
+    """Exact values with quenched minima q* ~ N(0, center): the joint (q, q*) is
+    linear-Gaussian, z' = [[M, I - M], [0, I]] z + (xi, 0); r = q - q* is the plain chain (the
+    medium entropy and the loss depend on r alone)."""
+    from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
+
+    n = hessian.shape[0]
+    m = dyn.transition
+    plain = LinearGaussianStep(m, dyn.noise)
+    zeros = np.zeros((n, n))
+    joint = np.block([[m, np.eye(n) - m], [zeros, np.eye(n)]])
+    joint_noise = np.block([[dyn.noise, zeros], [zeros, zeros]])
+    mean_z, cov_z = np.concatenate([mean0, np.zeros(n)]), np.block([[cov0, zeros], [zeros, center]])
+    mean_r, cov_r = mean0, cov0 + center
+    h_center = gaussian_entropy(center)
+    names = ("loss", "entropy", "entropy_marginal", "medium", "grad2", "second", "means", "covs")
+    out: dict[str, list] = {k: [] for k in names}
+    medium = 0.0
+    recorded = set(steps.tolist())
+    for k in range(int(steps[-1]) + 1):
+        if k in recorded:
+            out["loss"].append(0.5 * (np.trace(hessian @ cov_r) + mean_r @ hessian @ mean_r))
+            g = hessian @ hessian
+            out["grad2"].append(np.trace(g @ cov_r) + mean_r @ g @ mean_r)
+            out["entropy"].append(gaussian_entropy(cov_z) - h_center)
+            out["entropy_marginal"].append(gaussian_entropy(cov_z[:n, :n]))
+            out["medium"].append(medium)
+            out["second"].append(cov_z + np.outer(mean_z, mean_z))
+            out["means"].append(mean_z)
+            out["covs"].append(cov_z)
+        new_mean, new_cov = plain.propagate(mean_r, cov_r)
+        medium += plain.entropy_production(mean_r, cov_r) - (
+            gaussian_entropy(new_cov) - gaussian_entropy(cov_r)
+        )
+        mean_r, cov_r = new_mean, new_cov
+        mean_z = joint @ mean_z
+        cov_z = joint @ cov_z @ joint.T + joint_noise
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
 def _quadratic_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     """(jackknife estimates, exact values, extras) of one quadratic point."""
+    if "cc" in ds:
+        return _disorder_estimates(ds, p)
     from nnfield.fluctuation import bootstrap_mean_exp, interval_entropy_production
 
     dyn, hessian, temp = problem(p)
@@ -261,6 +341,131 @@ def _quadratic_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     return est, exact, extras
 
 
+def _disorder_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
+    """A quadratic point with quenched data disorder (each network its own minimum q*):
+    S = H(q | q*) = H(q, q*) - H(q*), the entropy of each network's parameters given its data,
+    so that Pi, F, the shadow work and the KL (of the Markov state (q, q*)) are those of the
+    networks' own chains; entropy_marginal = H(q); information = I(q_t; q*) = H(q) - H(q | q*);
+    information_bound = H(q_t) - H(q_0) + Delta s_medium >= I (Goldt and Seifert 2017;
+    equivalently the accumulated conditional Pi >= 0); learning_efficiency = I / bound."""
+    dyn, hessian, temp = problem(p)
+    mean0, cov0 = initial_ensemble(p)
+    center = center_covariance(p)
+    counts = ds["count"].values
+    steps = ds["step"].values
+    gaps = np.diff(steps).astype(float)
+    sums = {k: ds[k].values for k in ("q1", "qq", "c1", "cc", "qc", "loss", "medium")}
+    n = hessian.shape[0]
+    sigma = stationary_covariance(p)
+    stationary = np.block([[sigma + center, center], [center, center]])
+
+    def marginal(m):
+        return _gauss(m["q1"], m["qq"], m[stats.REPLICATE_COUNT])
+
+    def conditional(m):
+        count = m[stats.REPLICATE_COUNT]
+        return _gauss(*_joint_moments(m), count) - _gauss(m["c1"], m["cc"], count)
+
+    def kl(m):
+        first, second = _joint_moments(m)
+        joint = conditional(m) + _gauss(m["c1"], m["cc"], m[stats.REPLICATE_COUNT])
+        return _kl_to(first, second, joint, stationary)
+
+    def bound(m):
+        s = marginal(m)
+        return s - s[..., :1] + m["medium"]
+
+    def free(m):
+        return m["loss"] - temp * conditional(m)
+
+    est = {
+        "loss": stats.jackknife(sums, counts, lambda m: m["loss"]),
+        "entropy": stats.jackknife(sums, counts, conditional),
+        "entropy_marginal": stats.jackknife(sums, counts, marginal),
+        "medium": stats.jackknife(sums, counts, lambda m: m["medium"]),
+        "pi": stats.jackknife(
+            sums, counts, lambda m: (np.diff(conditional(m)) + np.diff(m["medium"])) / gaps
+        ),
+        "kl_to_stationary": stats.jackknife(sums, counts, kl),
+        "free_energy": stats.jackknife(sums, counts, free),
+        "free_energy_change": stats.jackknife(sums, counts, lambda m: np.diff(free(m))),
+        "shadow_work": stats.jackknife(
+            sums, counts, lambda m: np.diff(m["loss"]) + temp * np.diff(m["medium"])
+        ),
+        "information": stats.jackknife(sums, counts, lambda m: marginal(m) - conditional(m)),
+        "information_bound": stats.jackknife(sums, counts, bound),
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est["learning_efficiency"] = stats.jackknife(
+            sums, counts, lambda m: (marginal(m) - conditional(m)) / bound(m)
+        )
+    ex = _disorder_exact(dyn, mean0, cov0, center, steps, hessian)
+    h_joint = ex["entropy"] + gaussian_entropy_of(center)
+    exact = {
+        "loss": ex["loss"],
+        "entropy": ex["entropy"],
+        "entropy_marginal": ex["entropy_marginal"],
+        "medium": ex["medium"],
+        "pi": (np.diff(ex["entropy"]) + np.diff(ex["medium"])) / gaps,
+        "kl_to_stationary": _kl_to(None, ex["second"], h_joint, stationary),
+        "free_energy": ex["loss"] - temp * ex["entropy"],
+        "free_energy_change": np.diff(ex["loss"] - temp * ex["entropy"]),
+        "shadow_work": np.diff(ex["loss"]) + temp * np.diff(ex["medium"]),
+        "information": ex["entropy_marginal"] - ex["entropy"],
+        "information_bound": ex["entropy_marginal"] - ex["entropy_marginal"][0] + ex["medium"],
+    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exact["learning_efficiency"] = exact["information"] / exact["information_bound"]
+    est["learning_efficiency"] = _nan_at_start(est["learning_efficiency"])
+    exact["learning_efficiency"][0] = np.nan
+    if ds.sizes.get("sample", 0) > 0:
+        est["ift"], ift_ess = _disorder_ift(ds, ex["means"], ex["covs"], n)
+    extras = {
+        "d_kl": stats.jackknife(sums, counts, lambda m: np.diff(kl(m), axis=-1)),
+        "d_free": est["free_energy_change"],
+        "information_excess": stats.jackknife(
+            sums, counts, lambda m: marginal(m) - conditional(m) - bound(m)
+        ),
+    }
+    if "ift" in est:
+        extras["ift_ess"] = ift_ess
+    return est, exact, extras
+
+
+def _disorder_ift(ds: xr.Dataset, means, covs, n: int):
+    """<exp(-Delta s_tot)> per interval with the exact conditional densities p_t(q | q*) of
+    each sampled network (its own chain; q alone is not Markov), bootstrap error."""
+    from nnfield.fluctuation import bootstrap_mean_exp, gaussian_log_density
+
+    states = ds["sample_state"].values  # (B, R, S, n)
+    centers = ds["sample_center"].values
+    b, r, s, _ = states.shape
+    states = states.transpose(0, 2, 1, 3).reshape(b * s, r, n)
+    centers = centers.transpose(0, 2, 1, 3).reshape(b * s, r, n)
+    medium = ds["sample_medium"].values.transpose(0, 2, 1).reshape(b * s, r)
+    log_p = np.empty((b * s, r))
+    for i in range(r):
+        mean, cov = means[i], covs[i]
+        gain = cov[:n, n:] @ np.linalg.inv(cov[n:, n:])
+        cond_cov = cov[:n, :n] - gain @ cov[n:, :n]
+        cond_mean = mean[:n] + (centers[:, i] - mean[n:]) @ gain.T
+        log_p[:, i] = gaussian_log_density(states[:, i] - cond_mean, np.zeros(n), cond_cov)
+    return bootstrap_mean_exp(log_p[:, :-1] - log_p[:, 1:] + np.diff(medium, axis=1))
+
+
+def _nan_at_start(e: stats.Estimate) -> stats.Estimate:
+    """The estimate with step 0 (0 / 0) set to NaN."""
+    value, stderr, naive = (np.array(a, dtype=float) for a in (e.value, e.stderr, e.naive))
+    value[0] = stderr[0] = naive[0] = np.nan
+    return stats.Estimate(value, stderr, naive)
+
+
+def gaussian_entropy_of(cov: np.ndarray) -> float:
+    from nnfield.theory.thermo import gaussian_entropy
+
+    return gaussian_entropy(cov)
+
+
 INTERVAL_VARIABLES = ("pi", "pi_gaussian", "ift", "shadow_work", "free_energy_change")
 ASSERTED = ("pi_violation", "kl_violation")
 """Second laws that hold for every Markov chain at any step size (warned about when broken)."""
@@ -283,16 +488,22 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     steps = ds["step"].values
     out = xr.Dataset(coords={"step": steps, "interval": (steps[1:] + steps[:-1]) / 2})
     for name, e in est.items():
-        dim = "interval" if name in INTERVAL_VARIABLES else "step"
-        out[name] = ((dim,), e.value)
-        out[f"{name}_se"] = ((dim,), e.stderr)
+        dims = ("interval",) if name in INTERVAL_VARIABLES else ("step",)
+        dims = dims if np.ndim(e.value) else ()
+        out[name] = (dims, e.value)
+        out[f"{name}_se"] = (dims, e.stderr)
     for name, value in exact.items():
         out[f"{name}_exact"] = (("interval" if name in INTERVAL_VARIABLES else "step",), value)
     if "pi_stationary_exact" in extras:
         out["pi_stationary_exact"] = ((), float(extras["pi_stationary_exact"]))
     if "ift_ess" in extras:
         out["ift_ess"] = (("interval",), extras["ift_ess"])
-        out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes["sample"]))
+    if "ift_one_step_ess" in extras:
+        out["ift_one_step_ess"] = ((), extras["ift_one_step_ess"])
+        out["ift_one_step_samples"] = ((), np.int64(extras["ift_one_step_samples"]))
+    if "ift_from_start_ess" in extras:
+        out["ift_from_start_ess"] = (("step",), extras["ift_from_start_ess"])
+    out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes.get("sample", 0)))
     alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
     crit = stats.bonferroni_t(alpha, max(len(steps) - 1, 1), stats.jackknife_dof(ds.sizes["block"]))
     violations = {"pi_violation": -1, "kl_violation": -1, "free_energy_violation": -1}
@@ -301,6 +512,13 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     if "d_kl" in extras:
         d_kl = extras["d_kl"]
         violations["kl_violation"] = int(np.sum(d_kl.value > crit * d_kl.stderr))
+    if "information_excess" in extras:
+        excess = extras["information_excess"]  # I - bound <= 0 (Goldt-Seifert)
+        count = int(np.nansum(excess.value > crit * excess.stderr))
+        out["information_violation"] = ((), np.int32(count))
+        if count:
+            log.warning("%s: I > Delta S + Delta S_medium at %d records (information bound "
+                        "failed)", ds.attrs.get("point"), count)  # fmt: skip
     if "d_free" in extras:
         d_free = extras["d_free"]
         violations["free_energy_violation"] = int(np.sum(d_free.value > crit * d_free.stderr))
@@ -333,10 +551,21 @@ ANALYSIS_META = {
     "free_energy": ("non-equilibrium free energy <U + |p|^2/2> - T S", "1"),
     "tconf_ratio": ("configurational temperature over T, <|grad U|^2> / (<lap U> T)", "1"),
     "ift": ("fluctuation theorem average <exp(-Delta s_tot)> over the interval (exactly 1; "
-            "densities exact for quadratic problems, Gaussian fits for teacher-student)", "1"),
+            "with the exact densities p_t of quadratic and barrier problems)", "1"),
     "ift_ess": ("effective sample size of exp(-Delta s_tot) (below a quarter of ift_samples: "
                 "ift is dominated by rare samples, see nnfield.fluctuation)", "1"),
     "ift_samples": ("networks whose trajectories enter ift", "1"),
+    "ift_from_start": ("fluctuation theorem from step 0, <exp(-[ln p0(x_0) - ln p0(eps x_t) + "
+                       "Delta s_medium])> (exactly 1 for any dynamics: the exact initial density "
+                       "at both ends; teacher-student)", "1"),
+    "ift_from_start_se": ("bootstrap standard error of ift_from_start", "1"),
+    "ift_one_step": ("one-step fluctuation theorem <exp(-[ln p0(x_0) - ln p0(eps x_1) + Delta "
+                     "s_medium])> over every network (exactly 1 for any dynamics; "
+                     "teacher-student)", "1"),
+    "ift_one_step_se": ("jackknife standard error of ift_one_step", "1"),
+    "ift_one_step_ess": ("effective sample size of the one-step weights", "1"),
+    "ift_one_step_samples": ("networks entering ift_one_step", "1"),
+    "ift_from_start_ess": ("effective sample size of the ift_from_start weights", "1"),
     "pi_violation": ("intervals with Pi < 0 beyond the critical z (0: passed, -1: not "
                      "measurable)", "1"),
     "free_energy_violation": ("intervals with dF > 0 beyond the critical z, measured, not a "
@@ -371,6 +600,22 @@ ANALYSIS_META = {
     "pi_stationary_exact": ("exact total entropy production per step of the chain's stationary "
                             "state (barrier problems; > 0: discrete SGLD breaks detailed "
                             "balance)", "nats"),
+    "entropy_marginal": ("marginal entropy H(q) of the parameters over networks and data "
+                         "(quadratic problems with data_disorder)", "nats"),
+    "entropy_marginal_se": ("jackknife standard error of entropy_marginal", "nats"),
+    "entropy_marginal_exact": ("exact H(q)", "nats"),
+    "information": ("mutual information I(q_t; q*) between the parameters and the data "
+                    "(each network's own minimum), H(q) - H(q | q*)", "nats"),
+    "information_se": ("jackknife standard error of information", "nats"),
+    "information_exact": ("exact I(q_t; q*)", "nats"),
+    "information_bound": ("Goldt-Seifert bound H(q_t) - H(q_0) + Delta s_medium >= I", "nats"),
+    "information_bound_se": ("jackknife standard error of information_bound", "nats"),
+    "information_bound_exact": ("exact information_bound", "nats"),
+    "learning_efficiency": ("I / (Delta S + Delta S_medium), in [0, 1]", "1"),
+    "learning_efficiency_se": ("jackknife standard error of learning_efficiency", "1"),
+    "learning_efficiency_exact": ("exact learning efficiency", "1"),
+    "information_violation": ("records where I exceeds its bound beyond the critical z (a "
+                              "theorem; data-disorder points only)", "1"),
     "entropy_estimator": ("estimator behind entropy, pi, free_energy, free_energy_change and "
                           "kl_to_stationary", "1"),
     "step": ("training step", "1"),

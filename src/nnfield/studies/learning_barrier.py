@@ -74,10 +74,14 @@ def batch_estimate(full: np.ndarray, per_block: np.ndarray) -> stats.Estimate:
     """The all-networks value with a batch-means error: the spread of the same estimate on
     each of B equal blocks over sqrt(B) (B - 1 degrees of freedom).
 
-    Used for the k-NN entropy and everything built from it: a delete-one-block jackknife of
-    a nearest-neighbour statistic underestimates its error (deleting a block moves every other
-    point's neighbours; 1.5-fold on a bimodal test density), while the k-NN variance scales as
-    1/M, so blocks of M/B points give the spread of the whole-sample value times sqrt(B)."""
+    Used for the k-NN entropy and everything built from it.  The delete-one-block jackknife
+    of a nearest-neighbour statistic is miscalibrated (deleting a block moves every other
+    point's neighbours): on a bimodal test density (M = 6000, B = 20) its bias-corrected value
+    scattered 1.49 times its stated error (150 trials), and on the stationary law of the
+    barrier chain its error overstated the scatter of the whole-sample value 1.44-fold.  The
+    k-NN variance scales as 1/M, so blocks of M/B points give the spread of the whole-sample
+    value times sqrt(B): z scattered 1.10 (200 trials, t with 19 dof: 1.06).  The blocks'
+    own finite-sample bias enters the spread, not the value."""
     n_blocks = per_block.shape[0]
     stderr = per_block.std(axis=0, ddof=1) / np.sqrt(n_blocks)
     return stats.Estimate(value=full, stderr=stderr, naive=full)

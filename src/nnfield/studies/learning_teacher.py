@@ -6,8 +6,10 @@ Per record, with delete-one-block jackknife errors unless said otherwise:
   when the ensemble outnumbers the state dimension (an upper bound, exact at step 0);
   entropy_function = Gaussian entropy of the outputs on the probe inputs, and
   entropy_function_knn = its Kozachenko-Leonenko estimate from the sampled networks (k <= 10);
-  medium (exact kernel log-ratio), pi, free_energy = <U + |p|^2/2> - T S, tconf_ratio with a
-  Hutchinson Laplacian, and per interval the fluctuation-theorem average ift (bootstrap error).
+  medium (exact kernel log-ratio), pi, free_energy = <U + |p|^2/2> - T S (pi and F from the
+  Gaussian entropy: what they are is named by the point's entropy_estimator), tconf_ratio with a
+  Hutchinson Laplacian, and per record ift_from_start, the fluctuation theorem from step 0 with
+  the exact initial density at both ends (bootstrap error; see reference_entropy_production).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ RAW_META = {
     "sample_state": ("state x of the sampled networks (the first of each block)", "1"),
     "sample_medium": ("accumulated medium entropy of the sampled networks", "nats"),
     "sample_output": ("probe outputs of the sampled networks", "1"),
+    "one_step_ft": (
+        "sums over networks of w and w^2 (moment 0, 1), w = exp(-[ln p0(x_0) - "
+        "ln p0(eps x_1) + Delta s_medium]) of the first step (<w> = 1 exactly)",
+        "1",
+    ),
     "step": ("training step of the record", "1"),
     "block": ("block index (keys derive from it)", "1"),
 }
@@ -87,6 +94,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
     }  # fmt: skip
     data = {k: (("block", "step", *dims.get(k, ())), v) for k, v in rec.sums.items()}
     data.update({k: (("block", "step", *dims[k]), v) for k, v in rec.samples.items()})
+    data["one_step_ft"] = (("block", "moment"), rec.one_step_ft)
     ds = xr.Dataset(
         {"count": (("block",), rec.count), "nonfinite": (("block",), rec.nonfinite), **data},
         coords={"block": np.asarray(list(blocks), dtype=np.int64), "step": rec.steps},
@@ -116,9 +124,25 @@ def _knn(samples: np.ndarray) -> stats.Estimate:
     return stats.Estimate(values, errors, values)
 
 
+def reference_entropy_production(states, medium, initial) -> np.ndarray:
+    """ln p0(x_0) - ln p0(eps x_r) + medium_r (N, R) for sampled trajectories (N, R, D) and
+    their accumulated medium entropy (N, R), with p0 the exact initial density at both ends
+    (eps flips momenta; p0 is even in them).  <exp(-that)> = 1 exactly at every record for any
+    dynamics: the reversed process may start from any normalised density, here p0, so no
+    approximation of p_t enters (a Gaussian fit of p_t would make the identity fail)."""
+    from nnfield.fluctuation import gaussian_log_density
+
+    cov = np.diag(initial.std**2)
+    log_p0 = np.stack(
+        [gaussian_log_density(states[:, i], initial.mean, cov) for i in range(states.shape[1])],
+        axis=1,
+    )
+    return log_p0[:, :1] - log_p0 + medium - medium[:, :1]
+
+
 def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     """(jackknife estimates by name, exact values by name, extras) of one teacher-student point."""
-    from nnfield.fluctuation import bootstrap_mean_exp, interval_entropy_production
+    from nnfield.fluctuation import bootstrap_mean_exp
 
     trainer, initial = build(p)
     counts = ds["count"].values
@@ -160,15 +184,16 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         est["shadow_work"] = stats.jackknife(  # Delta <U + |p|^2/2> + T Delta <s_medium>
             sums, counts, lambda m: np.diff(m["loss"] + m["kinetic"]) + temp * np.diff(m["medium"])
         )
-        mean = sums["z1"].sum(0) / total
-        cov = (
-            (sums["zz"].sum(0) / total - mean[:, :, None] * mean[:, None, :]) * total / (total - 1)
-        )
-        states = ds["sample_state"].values  # (B, R, S, D)
-        b, r, s, d = states.shape
-        states = states.transpose(0, 2, 1, 3).reshape(b * s, r, d)
-        medium = ds["sample_medium"].values.transpose(0, 2, 1).reshape(b * s, r)
-        delta = interval_entropy_production(states, medium, mean, cov)
-        est["ift"], extras["ift_ess"] = bootstrap_mean_exp(delta)
+    if "one_step_ft" in ds:
+        ft = ds["one_step_ft"].values  # (B, 2): sums of w, w^2
+        est["ift_one_step"] = stats.jackknife({"w": ft[:, 0]}, counts, lambda m: m["w"])
+        extras["ift_one_step_ess"] = float(ft[:, 0].sum() ** 2 / ft[:, 1].sum())
+        extras["ift_one_step_samples"] = int(total)
+    states = ds["sample_state"].values  # (B, R, S, D)
+    b, r, s, d = states.shape
+    states = states.transpose(0, 2, 1, 3).reshape(b * s, r, d)
+    medium = ds["sample_medium"].values.transpose(0, 2, 1).reshape(b * s, r)
+    delta = reference_entropy_production(states, medium, initial)
+    est["ift_from_start"], extras["ift_from_start_ess"] = bootstrap_mean_exp(delta)
     extras["state_dim"] = trainer.state_dim
     return est, exact, extras

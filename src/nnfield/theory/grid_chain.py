@@ -31,6 +31,8 @@ from scipy.sparse.linalg import LinearOperator, eigs
 
 from nnfield.potential import NoisyPotential
 
+EDGE_TOLERANCE = 1e-12
+"""Largest mass allowed in the grid's edge cells (exact_path and stationary check it)."""
 TINY = 1e-300
 """Floor of the cell masses inside logarithms (masses of the far tails underflow to 0)."""
 
@@ -66,9 +68,12 @@ class GridChain:
         widths.append(np.sqrt(temp / pot.max_curvature()))  # the narrowest stationary feature
         widths += [float(np.sqrt(np.min(v))) for v in variances]
         spacing = min(widths) / points_per_width
-        lam = float(np.linalg.eigvalsh(pot.hessian)[0])
-        # U >= lam |q|^2 / 2 and the barrier lifts the density by at most e^{h/T}
-        reach = np.sqrt(2 * (tail + pot.barrier / temp) * temp / lam)
+        # discrete SGLD's stationary variance along an eigenvalue lam of A is
+        # T / (lam (1 - eta lam / 2)), wider than exp(-U/T); the barrier lifts the density by at
+        # most e^{h/T}
+        lam = np.linalg.eigvalsh(pot.hessian)
+        variance = float(np.max(temp / (lam * (1 - dyn.learning_rate * lam / 2))))
+        reach = np.sqrt(2 * (tail + pot.barrier / temp) * variance)
         starts = list(zip(means, variances, strict=True))
         axes = []
         for k in range(pot.dim):
@@ -105,6 +110,17 @@ class GridChain:
             g = np.exp(-((axis[:, None] - self._drift[None, :, k]) ** 2) / (2 * var))
             out.append(g / g.sum(axis=0, keepdims=True))
         return out
+
+    def edge_mass(self, masses: np.ndarray) -> float:
+        """Mass in the outermost cells: the grid must hold the density (the normalised kernel
+        would otherwise pile escaping mass up at the edges)."""
+        cells = masses.reshape(self.shape)
+        edge = np.zeros(self.shape, bool)
+        for k in range(len(self.shape)):
+            index = [slice(None)] * len(self.shape)
+            index[k] = [0, -1]
+            edge[tuple(index)] = True
+        return float(cells[edge].sum())
 
     def propagate(self, masses: np.ndarray) -> np.ndarray:
         """Cell masses after one step."""
@@ -179,6 +195,12 @@ class GridChain:
         residual = np.abs(self.propagate(pi) - pi).sum()
         if residual > 1e-10:
             raise RuntimeError(f"stationary law not converged: |K pi - pi|_1 = {residual:.2e}")
+        edge = self.edge_mass(pi)
+        if edge > EDGE_TOLERANCE:
+            raise RuntimeError(
+                f"the grid does not hold the stationary law: {edge:.1e} of its mass at the edges"
+            )
+        self.stationary_residual = float(residual)
         return pi
 
     def stationary_entropy_production(self) -> float:
@@ -222,4 +244,8 @@ def exact_path(chain: GridChain, initial: np.ndarray, steps: np.ndarray) -> dict
         if n < steps[-1]:
             masses, produced = chain.step(masses)
             medium += produced
+            edge = chain.edge_mass(masses)
+            if edge > EDGE_TOLERANCE:
+                raise RuntimeError(f"step {n + 1}: the grid does not hold the density ({edge:.1e} "
+                                   "in the edge cells)")  # fmt: skip
     return {k: np.asarray(v) for k, v in out.items()}
