@@ -90,8 +90,9 @@ def test_grid_medium_entropy_equals_the_brute_force_pair_sum():
 @pytest.mark.parametrize(("hessian", "finer"), [(np.array([[1.0]]), 4.0), (A2, 2.5)])
 def test_grid_refinement_does_not_move_the_exact_values(hessian, finer):
     """Quadrature convergence: refining the spacing (2 -> 4 points per width in 1-D, 2 -> 2.5
-    in 2-D) changes S, <U>, the accumulated medium entropy and the KL by less than 1e-9, and
-    the stationary Pi by less than 1e-9 of itself (the Monte Carlo errors are > 1e-3)."""
+    in 2-D) changes S, <U> and the accumulated medium entropy by less than 1e-9, and (1-D, where
+    the stationary law is cheap) the KL and the stationary Pi by less than 1e-9 (the Monte Carlo
+    errors are > 1e-3)."""
     dyn = NoisyPotential(BarrierPotential(hessian, 2.0, 0.5), 0.1, 0.5)
     dim = hessian.shape[0]
     mean0, var0 = np.ones(dim), np.full(dim, 0.04)
@@ -99,12 +100,14 @@ def test_grid_refinement_does_not_move_the_exact_values(hessian, finer):
     paths, stationary = [], []
     for ppw in (2.0, finer):
         chain = GridChain.covering(dyn, [mean0], [var0], points_per_width=ppw)
-        paths.append(exact_path(chain, chain.gaussian(mean0, var0), steps))
-        stationary.append(chain.stationary_entropy_production())
-    for key in ("entropy", "medium", "kl_to_stationary", "loss"):
+        paths.append(exact_path(chain, chain.gaussian(mean0, var0), steps, with_kl=dim == 1))
+        if dim == 1:
+            stationary.append(chain.stationary_entropy_production())
+    for key in ("entropy", "medium", "loss") + (("kl_to_stationary",) if dim == 1 else ()):
         np.testing.assert_allclose(paths[0][key], paths[1][key], rtol=0, atol=1e-9)
-    assert abs(stationary[0] - stationary[1]) < 1e-9 * stationary[1]
-    assert stationary[1] > 1e-3  # the barrier chain is not reversible
+    if dim == 1:
+        assert abs(stationary[0] - stationary[1]) < 1e-9 * stationary[1]
+        assert stationary[1] > 1e-3  # the barrier chain is not reversible
 
 
 def test_kl_to_stationary_never_rises_and_pi_is_positive_on_the_grid():

@@ -164,7 +164,7 @@ def learning_thermo(ds: xr.Dataset):
         axes[row, 0].set_ylabel(f"{name}\n{ENTROPY_LABELS[kind]}")
         axes[row, 1].set_ylabel(PI_LABELS[kind])
         axes[row, 1].set_yscale("symlog", linthresh=1e-3)
-        axes[row, 1].axhline(0, color="0.5", lw=0.7)
+        axes[row, 1].axhline(0, color="0.5", lw=0.7, gid="reference")
         if has_free:
             third = "free energy F (Gaussian-fit S)" if kind == "teacher_student" else (
                 "free energy F")  # fmt: skip
@@ -176,17 +176,17 @@ def learning_thermo(ds: xr.Dataset):
             axes[row, 3].set_ylabel(r"$I(\theta; {\rm data})$ (filled) $\leq$"
                                     "\n" r"$\Delta S + \Delta S_m$ (open, nats)")  # fmt: skip
         elif kind == "teacher_student":
-            axes[row, 3].axhline(1, color="0.5", lw=0.7)
+            axes[row, 3].axhline(1, color="0.5", lw=0.7, gid="reference")
             axes[row, 3].set_yscale("log")
             axes[row, 3].set_ylabel(r"$T_{\rm conf}/T$")
         else:
             axes[row, 3].set_yscale("symlog", linthresh=1e-3)
             axes[row, 3].set_ylabel(r"KL$(p_t \,\|\, \pi_\eta)$ (nats)")
-        axes[row, 4].axhline(1, color="0.5", lw=0.7)
+        axes[row, 4].axhline(1, color="0.5", lw=0.7, gid="reference")
         axes[row, 4].set_ylabel(r"$\langle e^{-\Delta s_{\rm tot}}\rangle$" + (
             " from step 0" if kind == "teacher_student" else " per interval"))  # fmt: skip
         twin.set_ylim(0, 1.05)
-        twin.axhline(MIN_ESS_FRACTION, color="0.75", lw=0.6)
+        twin.axhline(MIN_ESS_FRACTION, color="0.75", lw=0.6, gid="reference")
         twin.set_ylabel("ESS / samples (grey)", color="0.45", fontsize="small")
         for ax in axes[row]:
             ax.set_xlabel("step")

@@ -223,15 +223,18 @@ class GridChain:
         return at
 
 
-def exact_path(chain: GridChain, initial: np.ndarray, steps: np.ndarray) -> dict[str, np.ndarray]:
+def exact_path(
+    chain: GridChain, initial: np.ndarray, steps: np.ndarray, with_kl: bool = True
+) -> dict[str, np.ndarray]:
     """Exact observables at the record ``steps`` (increasing, from 0) from initial masses:
     loss <U>, entropy S, accumulated medium entropy, <|grad U|^2>, <lap U>, KL to the
-    stationary law; and ``masses`` (R, N) at the records."""
+    stationary law (NaN with ``with_kl`` False: no stationary law is computed); and
+    ``masses`` (R, N) at the records."""
     names = ("loss", "entropy", "medium", "grad2", "lap", "kl_to_stationary", "masses")
     out: dict[str, list] = {k: [] for k in names}
     masses, medium = initial, 0.0
     recorded = set(np.asarray(steps).tolist())
-    pi = chain.stationary
+    pi = chain.stationary if with_kl else None
     for n in range(int(steps[-1]) + 1):
         if n in recorded:
             out["loss"].append(chain.mean_energy(masses))
@@ -239,7 +242,7 @@ def exact_path(chain: GridChain, initial: np.ndarray, steps: np.ndarray) -> dict
             out["medium"].append(medium)
             out["grad2"].append(chain.mean_square_gradient(masses))
             out["lap"].append(chain.mean_laplacian(masses))
-            out["kl_to_stationary"].append(chain.kl(masses, pi))
+            out["kl_to_stationary"].append(chain.kl(masses, pi) if with_kl else np.nan)
             out["masses"].append(masses)
         if n < steps[-1]:
             masses, produced = chain.step(masses)
