@@ -138,7 +138,7 @@ def test_barrier_study_matches_the_exact_density():
            "barrier_width": 0.5, "learning_rates": [0.05, 0.2], "temperatures": [0.5],
            "initial": ["narrow", "broad"], "steps": 120, "record_every": 10}  # fmt: skip
     two = dict(one, name="w2", hessian_eigenvalues=[1.0, 0.7], rotation=0.5,
-               learning_rates=[0.1], initial=["narrow"])  # fmt: skip
+               learning_rates=[0.1], initial=["narrow"], steps=60)  # fmt: skip
     cfg = {"studies": {"learning": {"seed": 5, "networks": 6000, "block_size": 300,
                                     "samples": 10, "problems": [one, two]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
@@ -175,14 +175,15 @@ def test_barrier_study_matches_the_exact_density():
             + temp * (m["medium"][..., -1] - m["medium"][..., -1 - window])))  # fmt: skip
         late = stats.Estimate(late.value / (temp * steps), late.stderr / (temp * steps), late.naive)
         pt = out.isel(point=i)
-        late_exact = float(pt["shadow_work_exact"][-window:].sum()) / (temp * steps)
+        own = pt["shadow_work_exact"].dropna("interval")  # the study pads to a union of steps
+        late_exact = float(own[-window:].sum()) / (temp * steps)
         assert abs(float(late.value) - late_exact) < crit * float(late.stderr)
         if eta[i] >= 0.1:  # relaxed: late_exact is Pi_ss to 1% (README); resolve it > 0
             assert float(late.value) > crit * float(late.stderr), "must resolve Pi_ss > 0"
     # fluctuation theorem with the exact densities (bootstrap error: normal quantiles)
     trusted = converged(out["ift_ess"].values, int(out["ift_samples"].values[0]))
     z_ift = np.abs(out["ift"] - 1).values[trusted] / out["ift_se"].values[trusted]
-    assert trusted.sum() >= 50 and z_ift.max() < stats.bonferroni_z(ALPHA, trusted.sum())
+    assert trusted.sum() >= 40 and z_ift.max() < stats.bonferroni_z(ALPHA, trusted.sum())
     cfg["studies"]["learning"]["problems"] = [dict(one, hessian_eigenvalues=[1.0, 1.0, 1.0])]
     with pytest.raises(ConfigError, match=r"problems\[0\]\.hessian_eigenvalues.*one or two"):
         validate(cfg)
