@@ -95,6 +95,7 @@ def point_runner():
 
 LONGEST_FIRST = (
     "tests/test_workflow.py",
+    "tests/test_workflow_kill.py",
     "tests/test_reliability.py",
     "tests/test_teacher_student.py",
     "tests/test_sharding.py",

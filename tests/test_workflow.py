@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 import xarray as xr
 import yaml
@@ -261,66 +258,6 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, key):
     assert run.returncode != 0
     assert key in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
-
-
-SLOW = """
-studies:
-  depth:
-    seed: 9
-    networks: 20000
-    block_size: 1000
-    families:
-      - {name: slow, activation: tanh, inputs: [1.0, 0.5], widths: [64], depths: [24]}
-"""
-SLOW_SHARD = "results/depth/shards/family~slow/width~64/depth~24/shard-0.nc"
-
-
-def _simulate_process(root: psutil.Process) -> psutil.Process | None:
-    """The `nnfield simulate` process among the descendants of a Snakemake process."""
-    for proc in root.children(recursive=True):
-        try:
-            cmd = proc.cmdline()
-        except psutil.Error:
-            continue
-        if "simulate" in cmd and any(part.endswith("nnfield") for part in cmd[:2]):
-            return proc
-    return None
-
-
-@pytest.mark.slow
-def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_path):
-    """SIGKILL a running simulate job: no output (nor anything a rerun trusts) is left, and the
-    rerun writes a file byte-identical to an uninterrupted run's."""
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    for work in (clean, killed):
-        work.mkdir()
-        (work / "tiny.yaml").write_text(SLOW)
-    run = snakemake(clean, "--cores", "1", SLOW_SHARD)
-    assert run.returncode == 0, run.stderr[-2000:]
-    cmd = [*SNAKEMAKE, "--directory", str(killed), "--configfile", "tiny.yaml", "--cores", "1",
-           SLOW_SHARD]  # fmt: skip
-    log = killed / "results/depth/logs/simulate/family~slow/width~64/depth~24/shard-0.log"
-    with subprocess.Popen(cmd, cwd=killed, env=ENV, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as main:  # fmt: skip
-        job = None
-        for _ in range(600):  # until the job has started computing (JAX is up)
-            job = job or _simulate_process(psutil.Process(main.pid))
-            if job and log.exists() and "JAX backend" in log.read_text():
-                break
-            time.sleep(0.1)
-        assert job is not None and job.is_running(), "the simulate job never started"
-        time.sleep(1.0)
-        assert job.is_running() and "wrote" not in log.read_text(), "job finished too early"
-        job.send_signal(signal.SIGKILL)
-        output, _ = main.communicate(timeout=300)
-    assert not job.is_running()
-    assert main.returncode != 0 and "Error in rule simulate" in output, output[-2000:]
-    shard_dir = (killed / SLOW_SHARD).parent
-    assert not (killed / SLOW_SHARD).exists()
-    assert not shard_dir.exists() or list(shard_dir.iterdir()) == []
-    run = snakemake(killed, "--cores", "1", SLOW_SHARD)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert (killed / SLOW_SHARD).read_bytes() == (clean / SLOW_SHARD).read_bytes()
 
 
 def _slurm_cluster() -> dict | None:
