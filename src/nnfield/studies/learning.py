@@ -348,6 +348,8 @@ def _disorder_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     networks' own chains; entropy_marginal = H(q); information = I(q_t; q*) = H(q) - H(q | q*);
     information_bound = H(q_t) - H(q_0) + Delta s_medium >= I (Goldt and Seifert 2017;
     equivalently the accumulated conditional Pi >= 0); learning_efficiency = I / bound."""
+    from nnfield.theory.thermo import gaussian_entropy
+
     dyn, hessian, temp = problem(p)
     mean0, cov0 = initial_ensemble(p)
     center = center_covariance(p)
@@ -400,7 +402,7 @@ def _disorder_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
             sums, counts, lambda m: (marginal(m) - conditional(m)) / bound(m)
         )
     ex = _disorder_exact(dyn, mean0, cov0, center, steps, hessian)
-    h_joint = ex["entropy"] + gaussian_entropy_of(center)
+    h_joint = ex["entropy"] + gaussian_entropy(center)
     exact = {
         "loss": ex["loss"],
         "entropy": ex["entropy"],
@@ -458,12 +460,6 @@ def _nan_at_start(e: stats.Estimate) -> stats.Estimate:
     value, stderr, naive = (np.array(a, dtype=float) for a in (e.value, e.stderr, e.naive))
     value[0] = stderr[0] = naive[0] = np.nan
     return stats.Estimate(value, stderr, naive)
-
-
-def gaussian_entropy_of(cov: np.ndarray) -> float:
-    from nnfield.theory.thermo import gaussian_entropy
-
-    return gaussian_entropy(cov)
 
 
 INTERVAL_VARIABLES = ("pi", "pi_gaussian", "ift", "shadow_work", "free_energy_change")
@@ -580,11 +576,13 @@ ANALYSIS_META = {
     "shadow_work_se": ("jackknife standard error of shadow_work", "1"),
     "shadow_work_exact": ("exact shadow work of the interval", "1"),
     "free_energy_change": ("change of F over the interval", "1"),
-    "free_energy_change_se": ("jackknife standard error of free_energy_change", "1"),
+    "free_energy_change_se": ("block standard error of free_energy_change (delete-one-block "
+                              "jackknife; batch means for k-NN estimates)", "1"),
     "free_energy_change_exact": ("exact change of F over the interval", "1"),
     "kl_to_stationary": ("KL(p_t || pi_eta) to the chain's own stationary law, with the entropy "
                          "estimator named in entropy_estimator", "nats"),
-    "kl_to_stationary_se": ("jackknife standard error of kl_to_stationary", "nats"),
+    "kl_to_stationary_se": ("block standard error of kl_to_stationary (delete-one-block "
+                            "jackknife; batch means for k-NN estimates)", "nats"),
     "kl_to_stationary_exact": ("exact KL(p_t || pi_eta)", "nats"),
     "entropy_gaussian": ("bias-corrected Gaussian entropy of the state (barrier problems; "
                          "its exact value is the Gaussian entropy of the exact covariance, an "
@@ -623,7 +621,8 @@ ANALYSIS_META = {
 }  # fmt: skip
 for _name in list(ANALYSIS_META)[:10]:
     long_name, units = ANALYSIS_META[_name]
-    error = "bootstrap" if _name == "ift" else "jackknife"
+    error = ("bootstrap" if _name == "ift" else
+             "block (delete-one-block jackknife; batch means for k-NN estimates)")  # fmt: skip
     ANALYSIS_META[f"{_name}_se"] = (f"{error} standard error of {_name}", units)
     ANALYSIS_META[f"{_name}_exact"] = (f"exact {long_name}", units)
 ANALYSIS_META["nonfinite"] = ("networks whose state became NaN/inf (their blocks are dropped)",
