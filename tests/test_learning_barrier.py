@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.linalg import solve_discrete_lyapunov
 
 from nnfield import stats
 from nnfield.fluctuation import converged
@@ -205,3 +206,158 @@ def test_grid_refuses_to_lose_the_density_over_its_edges():
     narrow = GridChain(dyn, (np.linspace(-4, 4, 161),))
     with pytest.raises(RuntimeError, match="does not hold"):
         exact_path(narrow, narrow.gaussian(np.ones(1), np.full(1, 0.04)), np.arange(0, 40, 10))
+
+
+# --- momentum (BAOAB) on the barrier: the (q, p) phase-space grid ----------------------------
+
+
+def _baoab_matrices(lam: float, dyn):
+    """Harmonic U = lam q^2 / 2: BAOAB composed by hand from its five linear maps, as (first
+    half A B, second half B A, O-step matrix, O-step noise covariance)."""
+    h, beta, k = dyn.step_size, dyn.momentum, dyn.kick_std
+    b = np.array([[1.0, 0.0], [-0.5 * h * lam, 1.0]])
+    a = np.array([[1.0, 0.5 * h], [0.0, 1.0]])
+    return a @ b, b @ a, np.diag([1.0, beta]), np.diag([0.0, k**2])
+
+
+def test_heavy_ball_step_is_heavy_ball_and_its_medium_entropy_is_the_o_step_heat():
+    """Identities (rounding bound): without noise the position update of HeavyBallPotential's
+    BAOAB step is q' = q - eta U'(q) + beta (q - q_prev) on the barrier loss; with noise the
+    medium entropy equals -(change of kinetic energy in the O step) / T, and the JAX and
+    NumPy paths agree."""
+    from nnfield.potential import HeavyBallPotential
+
+    dyn = HeavyBallPotential(BarrierPotential(np.array([[1.0]]), 2.0, 0.5), 0.1, 0.5, 0.8)
+    rng = np.random.default_rng(3)
+    z = np.stack([rng.normal(size=20), np.zeros(20)], axis=-1)
+    qs = [z[:, 0]]
+    for _ in range(30):
+        z, _ = dyn.step(z, np.zeros((20, 1)))
+        qs.append(z[:, 0])
+    grad = lambda q: dyn.potential.gradient(q[:, None])[:, 0]  # noqa: E731
+    for n in range(1, 30):  # from step 1 on (step 0 starts from p = 0, not from q_prev)
+        want = qs[n] - dyn.learning_rate * grad(qs[n]) + dyn.momentum * (qs[n] - qs[n - 1])
+        np.testing.assert_allclose(qs[n + 1], want, rtol=0, atol=1e-12)
+    z = rng.normal(size=(50, 2))
+    xi = rng.normal(size=(50, 1))
+    new, medium = dyn.step(z, xi)
+    # the O step's input p1 and output p2 from the B and A maps, undone from both ends
+    h = dyn.step_size
+    p1 = z[:, 1] - 0.5 * h * grad(z[:, 0])
+    p2 = dyn.momentum * p1 + dyn.kick_std * xi[:, 0]
+    np.testing.assert_allclose(medium, (p1**2 - p2**2) / (2 * dyn.temperature), atol=1e-13)
+    new_j, medium_j = dyn.step(jnp.asarray(z), jnp.asarray(xi), jnp)
+    np.testing.assert_allclose(np.asarray(new_j), new, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(medium_j), medium, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(("eta", "beta"), [(0.05, 0.9), (0.3, 0.5)])
+def test_phase_space_grid_without_barrier_is_linear_baoab(eta, beta):
+    """With h = 0 BAOAB is linear-Gaussian: the (q, p) grid's S, accumulated medium entropy,
+    KL to the stationary law and stationary Pi equal the exact Gaussian propagation of the
+    composed maps to the spectral accuracy (1e-9), and the stationary q variance is T / A
+    exactly (BAOAB samples a quadratic's configuration exactly) while the p variance is not T."""
+    from nnfield.potential import HeavyBallPotential
+    from nnfield.theory.grid_chain import PhaseSpaceChain
+
+    lam, temp = 1.3, 0.5
+    dyn = HeavyBallPotential(BarrierPotential(np.array([[lam]]), 0.0, 0.5), eta, temp, beta)
+    mean0, var0 = np.array([1.0, 0.0]), np.array([0.04, temp])
+    chain = PhaseSpaceChain.covering(dyn, [mean0], [var0])
+    steps = np.arange(0, 41, 5)
+    path = exact_path(chain, chain.gaussian(mean0, var0), steps)
+    half, full, o_map, o_noise = _baoab_matrices(lam, dyn)
+    m = full @ o_map @ half
+    noise = full @ o_noise @ full.T
+    sigma = solve_discrete_lyapunov(m, noise)
+    inv = np.linalg.inv(sigma)
+    mean, cov, medium = mean0, np.diag(var0), 0.0
+    want = {"entropy": [], "medium": [], "kl": []}
+    for n in range(steps[-1] + 1):
+        if n in steps:
+            want["entropy"].append(gaussian_entropy(cov))
+            want["medium"].append(medium)
+            logdets = np.linalg.slogdet(sigma)[1] - np.linalg.slogdet(cov)[1]
+            want["kl"].append(0.5 * (np.trace(inv @ cov) + mean @ inv @ mean - 2 + logdets))
+        mean1, cov1 = half @ mean, half @ cov @ half.T
+        mean2, cov2 = o_map @ mean1, o_map @ cov1 @ o_map.T + o_noise
+        medium += (cov1[1, 1] + mean1[1] ** 2 - cov2[1, 1] - mean2[1] ** 2) / (2 * temp)
+        mean, cov = full @ mean2, full @ cov2 @ full.T
+    np.testing.assert_allclose(path["entropy"], want["entropy"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(path["medium"], want["medium"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(path["kl_to_stationary"], want["kl"], rtol=0, atol=1e-9)
+    pi = chain.stationary
+    q, p = chain.points[:, 0], chain.points[:, 1]
+    assert abs(pi @ q**2 - temp / lam) < 1e-9
+    assert abs(pi @ p**2 - sigma[1, 1]) < 1e-9 and abs(sigma[1, 1] - temp) > 1e-3
+    s1 = half @ sigma @ half.T  # the O step's input at stationarity
+    pi_ss = (1 - beta**2) * (s1[1, 1] - temp) / (2 * temp)
+    assert abs(chain.stationary_entropy_production() - pi_ss) < 1e-9
+
+
+@pytest.mark.parametrize("start", ["narrow", "broad"])
+def test_phase_space_refinement_does_not_move_the_exact_values(start):
+    """Spectral convergence: refining the (q, p) grid by 4/3 on both axes changes S, the
+    accumulated medium entropy, <H>, the KL to the stationary law and the stationary Pi by
+    less than 1e-5 (the Monte Carlo errors are > 1e-3), at the larger step size."""
+    from nnfield.potential import HeavyBallPotential
+    from nnfield.theory.grid_chain import PhaseSpaceChain
+
+    dyn = HeavyBallPotential(BarrierPotential(np.array([[1.0]]), 2.0, 0.5), 0.2, 0.5, 0.9)
+    mean0, var0 = (np.array([1.0, 0.0]), np.array([0.04, 0.5])) if start == "narrow" else (
+        np.zeros(2), np.array([1.0, 0.5]))  # fmt: skip
+    steps = np.arange(0, 101, 20)
+    got = []
+    for scale in (1.0, 4 / 3):
+        chain = PhaseSpaceChain.covering(dyn, [mean0], [var0], points_per_width=6 * scale,
+                                         saddle_points=10 * scale)  # fmt: skip
+        path = exact_path(chain, chain.gaussian(mean0, var0), steps)
+        names = ("entropy", "medium", "loss", "kl_to_stationary")
+        values = [path[k] for k in names] + [[chain.stationary_entropy_production()]]
+        got.append(np.concatenate(values))
+    np.testing.assert_allclose(got[0], got[1], rtol=0, atol=1e-5)
+    assert got[1][-1] > 1e-4  # momentum on the barrier is not reversible either
+
+
+def test_momentum_barrier_study_matches_the_phase_space_grid():
+    """simulate -> analyze for momentum on the 1-D barrier at two step sizes from narrow and
+    broad starts: every estimate within errors of the (q, p) grid (Student-t, Bonferroni);
+    the Gaussian entropy rejected as an estimate of S; no second-law violation; the exact
+    stationary Pi > 0, larger at the larger step; the fluctuation theorem with the exact
+    phase-space densities where it has converged; momentum refused on a 2-D barrier and
+    beyond BAOAB's stability."""
+    from nnfield.config import ConfigError, expand, validate
+    from nnfield.studies import learning
+
+    one = {"name": "m1", "kind": "barrier", "hessian_eigenvalues": [1.0], "barrier": 2.0,
+           "barrier_width": 0.5, "optimizer": "momentum", "learning_rates": [0.05, 0.2],
+           "temperatures": [0.5], "initial": ["narrow", "broad"], "steps": 120,
+           "record_every": 10}  # fmt: skip
+    cfg = {"studies": {"learning": {"seed": 11, "networks": 6000, "block_size": 300,
+                                    "samples": 10, "problems": [one]}}}  # fmt: skip
+    points = expand(validate(cfg))["learning"]
+    sims = [learning.simulate(spec) for spec in points.values()]
+    out = learning.analyze(sims, {})
+    names = ("loss", "medium", "entropy", "entropy_gaussian", "pi", "pi_gaussian", "free_energy",
+             "free_energy_change", "shadow_work", "kl_to_stationary")  # fmt: skip
+    z = [((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in names]
+    z = np.concatenate([x[np.isfinite(x)] for x in z])
+    assert z.size > 350
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, 19), np.abs(z).max()
+    bias = ((out["entropy_gaussian"] - out["entropy_exact"]) / out["entropy_gaussian_se"]).values
+    assert np.all(np.nanmax(bias, axis=1) > stats.bonferroni_t(ALPHA, 1, 19) + 2)
+    assert out["pi_violation"].values.tolist() == [0] * 4
+    assert out["kl_violation"].values.tolist() == [0] * 4
+    pi_ss, eta = out["pi_stationary_exact"].values, out["learning_rate"].values
+    assert np.all(pi_ss > 0)
+    assert pi_ss[eta == 0.2].min() > 10 * pi_ss[eta == 0.05].max()
+    trusted = converged(out["ift_ess"].values, int(out["ift_samples"].values[0]))
+    z_ift = np.abs(out["ift"] - 1).values[trusted] / out["ift_se"].values[trusted]
+    assert trusted.sum() >= 30 and z_ift.max() < stats.bonferroni_z(ALPHA, trusted.sum())
+    cfg["studies"]["learning"]["problems"] = [dict(one, hessian_eigenvalues=[1.0, 0.5],
+                                                   rotation=0.3)]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"problems\[0\]\.optimizer.*one-dimensional"):
+        validate(cfg)
+    cfg["studies"]["learning"]["problems"] = [dict(one, learning_rates=[0.9])]  # 4.1 > 3.8
+    with pytest.raises(ConfigError, match=r"problems\[0\]\.learning_rates\[0\].*momentum"):
+        validate(cfg)

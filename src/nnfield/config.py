@@ -315,12 +315,12 @@ def _check_learning(cfg: Mapping[str, Any]) -> None:
             for name in ("barrier", "barrier_width"):
                 if name in prob:
                     raise ConfigError(f"config key '{where}.{name}': only for kind barrier")
-        if "momentum" in optimizers(prob):
-            raise ConfigError(f"config key '{where}.optimizer': momentum is for teacher_student "
-                              "problems only")  # fmt: skip
+            if "momentum" in optimizers(prob):
+                raise ConfigError(f"config key '{where}.optimizer': momentum is for "
+                                  "teacher_student and barrier problems")  # fmt: skip
         top = max(prob["hessian_eigenvalues"])
         for j, lr in enumerate(prob["learning_rates"]):
-            if not lr * top < 2:
+            if prob["kind"] != "barrier" and not lr * top < 2:  # barrier: _check_barrier
                 raise ConfigError(
                     f"config key '{where}.learning_rates[{j}]': eta = {lr} times the largest "
                     f"Hessian eigenvalue {top} must be < 2, or gradient descent diverges"
@@ -355,8 +355,14 @@ def _check_barrier(prob: Mapping[str, Any], where: str) -> None:
             f"config key '{where}.hessian_eigenvalues': barrier problems have one or two "
             f"coordinates (the exact density lives on a grid), got {dim}"
         )
-    if optimizers(prob) != ["sgld"]:
-        raise ConfigError(f"config key '{where}.optimizer': barrier problems are trained by sgld")
+    if not set(optimizers(prob)) <= {"sgld", "momentum"}:
+        raise ConfigError(f"config key '{where}.optimizer': barrier problems are trained by "
+                          "sgld or momentum")  # fmt: skip
+    if "momentum" in optimizers(prob) and dim != 1:
+        raise ConfigError(
+            f"config key '{where}.optimizer': momentum on a barrier problem is one-dimensional "
+            f"(its exact density lives on the 2-D (q, p) grid), got {dim} coordinates"
+        )
     if "gibbs" in prob["initial"]:
         raise ConfigError(f"config key '{where}.initial': barrier problems start narrow or broad")
     for j, temp in enumerate(prob["temperatures"]):
@@ -366,12 +372,16 @@ def _check_barrier(prob: Mapping[str, Any], where: str) -> None:
     top = max(prob["hessian_eigenvalues"]) + 2 * math.exp(-1.5) * prob["barrier"] / (
         prob["barrier_width"] ** 2
     )
-    for j, lr in enumerate(prob["learning_rates"]):
-        if not lr * top < 2:
-            raise ConfigError(
-                f"config key '{where}.learning_rates[{j}]': eta = {lr} times the largest "
-                f"curvature of the loss ({top:.3g}) must be < 2"
-            )
+    beta = float(prob.get("momentum", 0.9))
+    for opt in optimizers(prob):
+        # SGLD: eta max U'' < 2; BAOAB with h^2 = 2 eta / (1 + beta): h^2 max U'' < 4
+        bound = 2 * (1 + beta) if opt == "momentum" else 2
+        for j, lr in enumerate(prob["learning_rates"]):
+            if not lr * top < bound:
+                raise ConfigError(
+                    f"config key '{where}.learning_rates[{j}]': eta = {lr} times the largest "
+                    f"curvature of the loss ({top:.3g}) must be < {bound:g} ({opt})"
+                )
 
 
 def _check_teacher_student(prob: Mapping[str, Any], where: str) -> None:
@@ -593,6 +603,7 @@ def _learning_variants(prob: Mapping[str, Any]):
                     "rotation": float(prob["rotation"]),
                     "noise_eigenvalues": [float(v) for v in prob.get("noise_eigenvalues", [])],
                     **extra,
+                    **({"momentum": float(prob["momentum"])} if opt == "momentum" else {}),
                 },
                 ("" if isinstance(prob["optimizer"], str) else f"opt~{opt}/"),
             )

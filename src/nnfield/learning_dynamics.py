@@ -81,15 +81,24 @@ class Recorded:
 
 
 def _kernels(dyn):
-    """(energy, gradient, drift, kernel log-ratio) of the dynamics as JAX functions of a batch
-    of states (M, p)."""
-    if not isinstance(dyn, NoisyQuadratic):
+    """(energy, gradient, step, noise numbers per step) of the dynamics as JAX functions of a
+    batch of states (M, p); step(q, noise) -> (q', medium entropy of the step)."""
+    if hasattr(dyn, "step"):  # phase-space dynamics (nnfield.potential.HeavyBallPotential)
         return (
             lambda q: dyn.energy(q, jnp),
             lambda q: dyn.gradient(q, jnp),
-            lambda q: dyn.drift(q, jnp),
-            lambda q, q_next: dyn.log_ratio(q, q_next, jnp),
+            lambda q, noise: dyn.step(q, noise, jnp),
+            dyn.noise_dim,
         )
+    xi_root = jnp.asarray(np.linalg.cholesky(dyn.noise))
+    if not isinstance(dyn, NoisyQuadratic):
+        drift = lambda q: dyn.drift(q, jnp)  # noqa: E731
+
+        def step(q, noise):
+            q_next = drift(q) + noise @ xi_root.T
+            return q_next, dyn.log_ratio(q, q_next, jnp)
+
+        return lambda q: dyn.energy(q, jnp), lambda q: dyn.gradient(q, jnp), step, dyn.dim
     a = jnp.asarray(dyn.hessian)
     m = jnp.asarray(dyn.transition)
     xi_inv = jnp.asarray(np.linalg.inv(dyn.noise))
@@ -100,12 +109,11 @@ def _kernels(dyn):
         quad = lambda d: jnp.einsum("mi,ij,mj->m", d, xi_inv, d)  # noqa: E731
         return 0.5 * (quad(bwd) - quad(fwd))
 
-    return (
-        lambda q: 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q),
-        lambda q: q @ a,
-        lambda q: q @ m.T,
-        log_ratio,
-    )
+    def linear_step(q, noise):
+        q_next = q @ m.T + noise @ xi_root.T
+        return q_next, log_ratio(q, q_next)
+
+    return lambda q: 0.5 * jnp.einsum("mi,ij,mj->m", q, a, q), lambda q: q @ a, linear_step, dyn.dim
 
 
 def make_block_function(
@@ -119,19 +127,19 @@ def make_block_function(
     center_cov=None,
 ):
     """A jitted ``(key, block) -> sums`` running ``n_records - 1`` records of ``record_every``
-    steps from q0 ~ N(mean0, cov0); ``dyn`` a NoisyQuadratic or any dynamics with the
-    interface of nnfield.potential.NoisyPotential (drift, energy, gradient, log_ratio).
+    steps from q0 ~ N(mean0, cov0); ``dyn`` a NoisyQuadratic, a dynamics with the interface
+    of nnfield.potential.NoisyPotential (drift, energy, gradient, log_ratio), or one with its
+    own ``step(q, noise)`` and ``noise_dim`` (nnfield.potential.HeavyBallPotential).
 
     ``center_cov`` (quenched data disorder): every network has its own minimum
     q* ~ N(0, center_cov), drawn from fold_in(fold_in(network key, 0), 1), and is trained on
     U(q - q*).  The kernel is translation-equivariant, so the chain runs on r = q - q* (the
     same kernel log-ratio) and the records hold q = r + q*, plus sums of q*, q* q*^T and
     q q*^T."""
-    xi_root = jnp.asarray(np.linalg.cholesky(dyn.noise))
     root0 = jnp.asarray(np.linalg.cholesky(np.atleast_2d(cov0)))
     mu0 = jnp.asarray(np.asarray(mean0, dtype=np.float64))
     p = dyn.dim
-    energy, gradient, drift, log_ratio = _kernels(dyn)
+    energy, gradient, step, noise_dim = _kernels(dyn)
 
     disorder = center_cov is not None
     center_root = jnp.asarray(np.linalg.cholesky(np.atleast_2d(center_cov))) if disorder else None
@@ -167,9 +175,11 @@ def make_block_function(
 
         def one_step(n, carry):
             q, medium = carry
-            noise = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, n + 1), (p,)))(keys)
-            q_next = drift(q) + noise @ xi_root.T
-            return q_next, medium + log_ratio(q, q_next)
+            noise = jax.vmap(
+                lambda k: jax.random.normal(jax.random.fold_in(k, n + 1), (noise_dim,))
+            )(keys)  # fmt: skip
+            q_next, produced = step(q, noise)
+            return q_next, medium + produced
 
         def record(carry, r):
             *carry, bad = carry

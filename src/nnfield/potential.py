@@ -100,9 +100,84 @@ class NoisyPotential:
     def gradient(self, q, xp=np):
         return self.potential.gradient(q, xp)
 
+    def laplacian(self, q, xp=np):
+        return self.potential.laplacian(q, xp)
+
     def log_ratio(self, q, q_next, xp=np):
         """Medium entropy of the steps q -> q_next (..., d): the exact kernel log-ratio."""
         fwd = q_next - self.drift(q, xp)
         bwd = q - self.drift(q_next, xp)
         scale = 4 * self.learning_rate * self.temperature
         return (xp.sum(bwd * bwd, axis=-1) - xp.sum(fwd * fwd, axis=-1)) / scale
+
+
+@dataclass(frozen=True)
+class HeavyBallPotential:
+    """Momentum training with thermal noise on a one-dimensional BarrierPotential: BAOAB in the
+    heavy-ball parametrisation of nnfield.teacher_student (learning rate eta, momentum beta).
+
+    The state is the phase-space point z = (q, p) (last axis); one step, h = sqrt(2 eta / (1 +
+    beta)):
+        B  p <- p - (h/2) U'(q);   A  q <- q + (h/2) p;
+        O  p <- beta p + sqrt((1 - beta^2) T) xi;   A;   B,
+    whose noiseless position update is q' = q - eta U'(q) + beta (q - q_prev).  B and A are
+    volume-preserving and reversible under the momentum flip, so the medium entropy of a step
+    is that of the O step alone, (|p_before|^2 - |p_after|^2) / (2T) (nats).  The energy is
+    H = U(q) + p^2 / 2; its stationary law is not exp(-H / T) for a non-quadratic U (the
+    splitting's shadow work), and nnfield.theory.grid_chain.PhaseSpaceChain propagates its
+    density exactly on a (q, p) grid."""
+
+    potential: BarrierPotential
+    learning_rate: float
+    temperature: float
+    momentum: float
+
+    noise_dim = 1
+    """Gaussian numbers drawn per step (the O step's xi)."""
+
+    def __post_init__(self):
+        if self.potential.dim != 1:
+            raise ValueError("momentum on a barrier potential is one-dimensional (a 2-D phase "
+                             "space grid)")  # fmt: skip
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum beta = {self.momentum} must be in [0, 1)")
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    @property
+    def step_size(self) -> float:
+        """h = sqrt(2 eta / (1 + beta))."""
+        return float(np.sqrt(2 * self.learning_rate / (1 + self.momentum)))
+
+    @property
+    def kick_std(self) -> float:
+        """Standard deviation sqrt((1 - beta^2) T) of the O step's noise."""
+        return float(np.sqrt((1 - self.momentum**2) * self.temperature))
+
+    def energy(self, z, xp=np):
+        """H = U(q) + p^2 / 2 at points z (..., 2)."""
+        return self.potential.energy(z[..., :1], xp) + 0.5 * z[..., 1] ** 2
+
+    def gradient(self, z, xp=np):
+        """grad H = (U'(q), p) at points z (..., 2)."""
+        return xp.concatenate([self.potential.gradient(z[..., :1], xp), z[..., 1:]], axis=-1)
+
+    def laplacian(self, z, xp=np):
+        """The Laplacian of H, U''(q) + 1."""
+        return self.potential.laplacian(z[..., :1], xp) + 1.0
+
+    def step(self, z, xi, xp=np):
+        """One BAOAB step of points z (..., 2) with O-step numbers xi (..., 1): (z', medium
+        entropy of the step in nats)."""
+        h, grad = self.step_size, self.potential.gradient
+        q, p = z[..., :1], z[..., 1:]
+        p = p - 0.5 * h * grad(q, xp)
+        q = q + 0.5 * h * p
+        before = p
+        p = self.momentum * p + self.kick_std * xi
+        medium = (before[..., 0] ** 2 - p[..., 0] ** 2) / (2 * self.temperature)
+        q = q + 0.5 * h * p
+        p = p - 0.5 * h * grad(q, xp)
+        return xp.concatenate([q, p], axis=-1), medium

@@ -1,9 +1,11 @@
 """Barrier points of the ``learning`` study: SGLD on a non-quadratic loss with an exact density.
 
-A ``barrier`` problem trains one- or two-dimensional "networks" q by SGLD on the harmonic trap
-with a Gaussian barrier (nnfield.potential): two wells, so p_t is non-Gaussian (bimodal) and the
-discrete chain breaks detailed balance.  nnfield.theory.grid_chain propagates p_t exactly on a
-grid, which gives exact values of everything the Monte Carlo estimates.  Per record (jackknife
+A ``barrier`` problem trains one- or two-dimensional "networks" q by SGLD, or one-dimensional
+ones by momentum (BAOAB; the state is then the phase-space point (q, p) and the energy
+U + p^2/2), on the harmonic trap with a Gaussian barrier (nnfield.potential): two wells, so p_t
+is non-Gaussian (bimodal) and the discrete chain breaks detailed balance.
+nnfield.theory.grid_chain propagates p_t exactly on a grid, which gives exact values of
+everything the Monte Carlo estimates.  Per record (jackknife
 errors over blocks for means and the Gaussian entropy; batch-means errors over blocks for the
 k-NN entropy and what is built from it, see ``batch_estimate``):
   entropy = Kozachenko-Leonenko (k-NN) entropy of all networks (the primary estimate);
@@ -12,7 +14,8 @@ k-NN entropy and what is built from it, see ``batch_estimate``):
   medium, pi (k-NN), pi_gaussian, free_energy (k-NN), kl_to_stationary = -S - <ln pi_eta(q)>
   (k-NN entropy, the grid's stationary density at the samples), shadow_work, and per interval
   the fluctuation-theorem average ift with the exact grid densities (bootstrap error).
-``pi_stationary_exact`` is the exact Pi of the stationary state, > 0 for discrete SGLD.
+``pi_stationary_exact`` is the exact Pi of the stationary state, > 0 for discrete SGLD and
+for momentum (whose splitting has no exact invariant energy when U is not quadratic).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ KNN_NEIGHBOURS = 4
 
 
 def dynamics(p: Mapping):
-    """NoisyPotential of a barrier point's parameters (A rotated as for quadratic problems)."""
-    from nnfield.potential import BarrierPotential, NoisyPotential
+    """NoisyPotential (sgld) or HeavyBallPotential (momentum, one dimension: the state is
+    (q, p)) of a barrier point's parameters (A rotated as for quadratic problems)."""
+    from nnfield.potential import BarrierPotential, HeavyBallPotential, NoisyPotential
 
     eig = np.asarray(p["hessian_eigenvalues"], dtype=np.float64)
     rot = np.eye(eig.size)
@@ -41,22 +45,30 @@ def dynamics(p: Mapping):
         rot = np.array([[c, -s], [s, c]])
     pot = BarrierPotential(rot @ np.diag(eig) @ rot.T, float(p["barrier"]),
                            float(p["barrier_width"]))  # fmt: skip
-    return NoisyPotential(pot, float(p["learning_rate"]), float(p["temperature"]))
+    rate, temp = float(p["learning_rate"]), float(p["temperature"])
+    if p["optimizer"] == "momentum":
+        return HeavyBallPotential(pot, rate, temp, float(p["momentum"]))
+    return NoisyPotential(pot, rate, temp)
 
 
 def initial_ensemble(p: Mapping) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, covariance) of the initial Gaussian ensemble of a barrier point."""
+    """(mean, covariance) of the initial Gaussian ensemble of a barrier point; with momentum
+    the state is (q, p) and p starts from N(0, T), as for teacher-student momentum."""
     dim = len(p["hessian_eigenvalues"])
     mean, var = INITIAL[p["initial"]]
+    if p["optimizer"] == "momentum":
+        return np.array([mean, 0.0]), np.diag([var, float(p["temperature"])])
     return np.full(dim, mean), var * np.eye(dim)
 
 
 def grid_chain(p: Mapping):
-    """The exact grid chain of a barrier point (covering its initial ensemble)."""
-    from nnfield.theory.grid_chain import GridChain
+    """The exact grid chain of a barrier point (covering its initial ensemble): GridChain for
+    SGLD, PhaseSpaceChain on (q, p) for momentum."""
+    from nnfield.theory.grid_chain import GridChain, PhaseSpaceChain
 
     mean, cov = initial_ensemble(p)
-    return GridChain.covering(dynamics(p), [mean], [np.diag(cov)])
+    chain = PhaseSpaceChain if p["optimizer"] == "momentum" else GridChain
+    return chain.covering(dynamics(p), [mean], [np.diag(cov)])
 
 
 def _knn_per_block(states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
