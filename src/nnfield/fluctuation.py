@@ -54,12 +54,17 @@ def bootstrap_mean_exp(
     """<exp(-delta)> over the first axis of ``delta`` (N, ...), with its bootstrap standard error
     (``n_boot`` resamples from a fixed seed: the same numbers every run), and the effective
     sample size (sum w)^2 / sum w^2 of the weights w = exp(-delta) (small: the average is
-    dominated by rare samples and the error bar is not to be trusted)."""
-    w = np.exp(-np.asarray(delta, dtype=np.float64))
+    dominated by rare samples and the error bar is not to be trusted).  The effective sample
+    size is computed from the log-weights, so it stays in [1, N] where every weight under- or
+    overflows (then the average itself is 0 or inf, and the ESS says why)."""
+    from scipy.special import logsumexp
+
+    log_w = -np.asarray(delta, dtype=np.float64)
+    w = np.exp(log_w)
     n = w.shape[0]
     rng = np.random.default_rng(seed)
     boots = np.stack([w[rng.integers(0, n, n)].mean(axis=0) for _ in range(n_boot)])
     value = w.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ess = w.sum(axis=0) ** 2 / np.sum(w * w, axis=0)
+    with np.errstate(invalid="ignore"):
+        ess = np.exp(2 * logsumexp(log_w, axis=0) - logsumexp(2 * log_w, axis=0))
     return Estimate(value=value, stderr=boots.std(axis=0, ddof=1), naive=value), ess

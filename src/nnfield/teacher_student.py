@@ -216,13 +216,23 @@ class Trainer:
 
     def step(self, state, grads, key):
         """One step of one network: (state, batch gradients at it, key) -> (state', grads',
-        medium entropy of the step).  ``grads`` are the per-batch gradients (n_batches, P) at
-        the state's theta, carried so that each step evaluates them once."""
+        medium entropy s of the step, its zero-temperature heat Q).  ``grads`` are the
+        per-batch gradients (n_batches, P) at the state's theta, carried so that each step
+        evaluates them once.
+
+        Q is T s for sgld and momentum exactly (their kernels are Gaussian in the added
+        noise).  For minibatch sgd each log-sum-exp over the B batches is replaced by its
+        largest term, Q = (min_b |x - x' + eta g_b(x')|^2 - min_b |x' - x + eta g_b(x)|^2) /
+        (4 eta), so |T s - Q| <= T ln B per step: s = Q / T + O(ln B), the irreversibility of
+        the minibatch moves measured in units of the added temperature, and T s -> Q as T -> 0
+        along the same trajectory."""
         eta, temp = self.learning_rate, self.temperature
         p_dim = self.n_params
         if self.optimizer == "momentum":
             xi = jax.random.normal(key, (p_dim,))
-            return self.baoab_step(state, grads, jnp.sqrt((1 - self.momentum**2) * temp) * xi)
+            kick = jnp.sqrt((1 - self.momentum**2) * temp) * xi
+            new, new_grads, medium = self.baoab_step(state, grads, kick)
+            return new, new_grads, medium, temp * medium
         k_batch, k_noise = jax.random.split(key)
         batch = jax.random.randint(k_batch, (), 0, grads.shape[0])
         noise = jnp.sqrt(2 * eta * temp) * jax.random.normal(k_noise, (p_dim,))
@@ -231,9 +241,11 @@ class Trainer:
         fwd = new[None] - state[None] + eta * grads
         bwd = state[None] - new[None] + eta * new_grads
         scale = 4 * eta * temp
-        log_fwd = jax.scipy.special.logsumexp(-jnp.sum(fwd * fwd, axis=1) / scale)
-        log_bwd = jax.scipy.special.logsumexp(-jnp.sum(bwd * bwd, axis=1) / scale)
-        return new, new_grads, log_fwd - log_bwd
+        d_fwd, d_bwd = jnp.sum(fwd * fwd, axis=1), jnp.sum(bwd * bwd, axis=1)
+        log_fwd = jax.scipy.special.logsumexp(-d_fwd / scale)
+        log_bwd = jax.scipy.special.logsumexp(-d_bwd / scale)
+        heat = (jnp.min(d_bwd) - jnp.min(d_fwd)) / (4 * eta)
+        return new, new_grads, log_fwd - log_bwd, heat
 
 
 @dataclass(frozen=True)
@@ -291,6 +303,8 @@ SUMS = {
     "lap": "Hutchinson estimate of the Laplacian of U (one Rademacher probe per network)",
     "medium": "medium entropy accumulated since step 0 (nats)",
     "medium2": "squared accumulated medium entropy",
+    "heat_limit": "zero-temperature heat Q accumulated since step 0 (Trainer.step; T x medium "
+    "for sgld and momentum)",
 }
 ONE_STEP_FT = (
     "w = exp(-[ln p0(x_0) - ln p0(eps x_1) + Delta s_medium]) of the first step, every network: "
@@ -322,7 +336,7 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
         u = (x - mean0) / std0
         return -0.5 * jnp.sum(u * u, axis=1)
 
-    def stats(x, medium, keys, r):
+    def stats(x, medium, heat, keys, r):
         theta = x[:, :p_dim]
         f = jax.vmap(lambda t: trainer.model.apply(t, probes))(theta)
         u = jax.vmap(trainer.loss)(theta)
@@ -338,7 +352,8 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
             "loss": u.sum(), "loss2": (u * u).sum(), "kinetic": kinetic.sum(),
             "test_loss": jax.vmap(trainer.test_loss)(theta).sum(),
             "grad2": (g * g).sum(), "lap": lap.sum(), "medium": medium.sum(),
-            "medium2": (medium * medium).sum(), "sample_state": x[:samples],
+            "medium2": (medium * medium).sum(), "heat_limit": heat.sum(),
+            "sample_state": x[:samples],
             "sample_medium": medium[:samples], "sample_output": f[:samples],
         }  # fmt: skip
 
@@ -353,29 +368,30 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
         step_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
         medium = jnp.zeros(block_size)
         grads = grads_all(x[:, :p_dim])
+        log_p0_start = log_p0(x)
 
         def one_step(n, carry):
-            x, grads, medium = carry
+            x, grads, medium, heat, log_w = carry
             ks = jax.vmap(jax.random.fold_in, in_axes=(0, None))(step_keys, n)
-            x, grads, m = step_all(x, grads, ks)
-            return x, grads, medium + m
+            x_new, grads, m, q = step_all(x, grads, ks)
+            # the one-step fluctuation theorem's log-weight, from the first step (p0 is even
+            # in the momenta: p0(eps x) = p0(x))
+            log_w = jnp.where(n == 0, log_p0(x_new) - log_p0_start - m, log_w)
+            return x_new, grads, medium + m, heat + q, log_w
 
         def record(carry, r):
+            # record r after r * record_every steps (record 0: none); the step and the
+            # statistics appear once in the program, which halves its compilation
             *carry, bad = carry
-            carry = jax.lax.fori_loop(r * record_every, (r + 1) * record_every, one_step,
-                                      tuple(carry))  # fmt: skip
+            carry = jax.lax.fori_loop(jnp.maximum(r - 1, 0) * record_every, r * record_every,
+                                      one_step, tuple(carry))  # fmt: skip
             bad |= nonfinite_rows(carry[0], carry[2])
-            return (*carry, bad), stats(carry[0], carry[2], keys, r + 1)
+            return (*carry, bad), stats(carry[0], carry[2], carry[3], keys, r)
 
-        # the one-step fluctuation theorem: the first step again (same keys, same x_1)
-        ks0 = jax.vmap(jax.random.fold_in, in_axes=(0, None))(step_keys, 0)
-        x1, _, m1 = step_all(x, grads, ks0)
-        log_w = log_p0(x1) - log_p0(x) - m1  # p0 is even in the momenta: p0(eps x) = p0(x)
+        zeros = jnp.zeros(block_size)
+        init = (x, grads, medium, zeros, zeros, nonfinite_rows(x, medium))
+        (*_, log_w, bad), out = jax.lax.scan(record, init, jnp.arange(n_records))
         w = jnp.exp(log_w)
-        first = stats(x, medium, keys, 0)
-        init = (x, grads, medium, nonfinite_rows(x, medium))
-        (*_, bad), rest = jax.lax.scan(record, init, jnp.arange(n_records - 1))
-        out = {k: jnp.concatenate([first[k][None], rest[k]]) for k in first}
         ft = jnp.stack([w.sum(), (w * w).sum()])
         return {**out, "nonfinite": jnp.sum(bad, dtype=jnp.int64), "one_step_ft": ft}
 

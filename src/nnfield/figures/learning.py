@@ -7,10 +7,15 @@ exact S and the Gaussian entropy of the exact covariance (its bias); teacher-stu
 outputs on the probe inputs, k-NN filled (primary) and Gaussian open; (b) the total entropy
 production per step Pi >= 0 (teacher-student: from the Gaussian-fit S, an approximation);
 (c) the free energy F = <U> - T S (not monotone at finite step size: dF = -T Pi + <W_shadow>)
-or, without a temperature (quadratic SGD), the accumulated medium entropy; (d) the approach to
-the chain's own stationary law, KL(p_t || pi_eta) (quadratic and barrier, with exact lines),
-T_conf / T (teacher-student), or, for training on data drawn per network, the information
-I(theta; data) the parameters hold about their data under its Goldt-Seifert bound
+or, without a temperature (quadratic SGD), the accumulated medium entropy; for minibatch SGD at
+several added Langevin temperatures T an inset shows the medium entropy per step over the
+second half of the run (filled) and Q / T (open), Q the zero-temperature heat of the minibatch
+moves: the two differ by at most ln(number of batches) per step, so SGD's medium entropy is the
+irreversibility of its minibatch moves in units of the added T and diverges as 1/T as T -> 0 (a
+property of the added noise, not of SGD); (d) the approach to the chain's own stationary law,
+KL(p_t || pi_eta) (quadratic and barrier, with exact lines), T_conf / T (teacher-student), or,
+for training on data drawn per network, the information I(theta; data) the parameters hold
+about their data under its Goldt-Seifert bound
 Delta S + Delta S_medium; (e) the fluctuation theorem <exp(-Delta s_tot)> = 1: per interval
 with the exact densities (quadratic, barrier), from step 0 with the exact initial density at
 both ends (teacher-student, diamond: one step over every network), shown only where converged
@@ -57,8 +62,10 @@ def _values(pt, name):
 def _label(pt, kind: str) -> str:
     temp = float(pt["temperature"])
     if kind in ("quadratic", "barrier"):
-        t = f", T={temp:g}" if str(pt["optimizer"].values) == "sgld" else ""
-        return f"{pt['initial'].values} (eta={float(pt['learning_rate']):g}{t})"
+        opt = str(pt["optimizer"].values)
+        t = f", T={temp:g}" if opt in ("sgld", "momentum") else ""
+        how = "momentum, " if opt == "momentum" else ""
+        return f"{pt['initial'].values} ({how}eta={float(pt['learning_rate']):g}{t})"
     opt = str(pt["optimizer"].values)
     batch = f" B={int(pt['batch_size'])}" if opt == "sgd" else ""
     return f"{opt}{batch} N={int(pt['width'])} L={int(pt['depth'])} T={temp:g}"
@@ -116,6 +123,33 @@ def _fluctuation(ax, pt, kind: str, color: str, dashed: bool, twin) -> None:
     twin.plot(x[ok], ess[ok] / samples, ls="--" if dashed else ":", color="0.6", lw=0.8)
 
 
+def _sgd_temperature_inset(ax, sel: xr.Dataset) -> None:
+    """Inset of column (c) for minibatch SGD at several added temperatures T: the medium
+    entropy per step (filled) and Q / T (open), Q the zero-temperature heat of the minibatch
+    moves, both over the second half of the run, on log axes."""
+    if "medium_rate" not in sel:
+        return
+    sgd = (sel["optimizer"].values == "sgd") & np.isfinite(sel["medium_rate"].values)
+    temps = sel["temperature"].values[sgd]
+    if np.unique(temps).size < 2:
+        return
+    inset = ax.inset_axes((0.56, 0.55, 0.4, 0.4))
+    order = np.argsort(temps)
+    temps = temps[order]
+    rate, rate_se = (sel[k].values[sgd][order] for k in ("medium_rate", "medium_rate_se"))
+    heat, heat_se = (sel[k].values[sgd][order] for k in ("heat_limit_rate",
+                                                          "heat_limit_rate_se"))  # fmt: skip
+    inset.errorbar(temps, rate, yerr=rate_se, fmt="o-", ms=3, color="k", lw=0.7,
+                   label=r"$\langle\Delta s_m\rangle$/step")  # fmt: skip
+    inset.errorbar(temps, heat / temps, yerr=heat_se / temps, fmt="s--", ms=3, mfc="none",
+                   color="0.4", lw=0.7, label="Q/T")  # fmt: skip
+    inset.set_xscale("log")
+    inset.set_yscale("log")
+    inset.set_xlabel("added T (SGD)", fontsize="x-small", labelpad=1)
+    inset.tick_params(labelsize="xx-small")
+    inset.legend(fontsize="xx-small", loc="upper right")
+
+
 def _row(axes, twin, sel: xr.Dataset, kind: str) -> None:
     groups: dict = {}
     for i in range(sel.sizes["point"]):
@@ -134,6 +168,7 @@ def _row(axes, twin, sel: xr.Dataset, kind: str) -> None:
             _series(axes[col], axis[where][keep], value, err, exact, color,
                     show if (col, filled) == (0, True) else None, filled, dashed)  # fmt: skip
         _fluctuation(axes[4], pt, kind, color, dashed, twin)
+    _sgd_temperature_inset(axes[2], sel)
 
 
 ENTROPY_LABELS = {

@@ -1,10 +1,11 @@
 """Study ``learning``: thermodynamics of ensembles trained by noisy gradient descent (PHYSICS.md 3).
 
 Three kinds of problem:
-- ``barrier``: one- or two-dimensional q trained by SGLD on a harmonic trap with a Gaussian
-  barrier (two wells, non-Gaussian p_t), against the exact density propagated on a grid
-  (studies.learning_barrier, nnfield.theory.grid_chain); entropies by k-NN, with the Gaussian
-  estimate and its bias alongside;
+- ``barrier``: one- or two-dimensional q trained by SGLD, or one-dimensional q by heavy-ball
+  momentum (BAOAB; the state is then (q, p) and U means the energy U + p^2/2), on a harmonic
+  trap with a Gaussian barrier (two wells, non-Gaussian p_t), against the exact density
+  propagated on a grid (studies.learning_barrier, nnfield.theory.grid_chain); entropies by
+  k-NN, with the Gaussian estimate and its bias alongside;
 - ``quadratic``: U = q^T A q / 2 trained by SGLD (temperature T) or SGD-like anisotropic noise
   (nnfield.learning_dynamics), every observable against the exact linear-Gaussian theory
   (nnfield.theory.thermo);
@@ -58,9 +59,9 @@ RAW_VARIABLES = ("count", "nonfinite", "loss", "loss2", "grad2", "medium", "medi
 RAW_META = {
     "count": ("networks in block", "1"),
     "nonfinite": ("networks in block whose state or medium entropy became NaN/inf", "1"),
-    "q1": ("sum over networks of the trainable variables q", "1"),
+    "q1": ("sum over networks of the state q (the trainable variables; (q, p) for momentum)", "1"),
     "qq": ("sum over networks of q q^T", "1"),
-    "loss": ("sum over networks of the loss U", "1"),
+    "loss": ("sum over networks of the loss U (the energy U + p^2/2 for momentum)", "1"),
     "loss2": ("sum over networks of U^2", "1"),
     "grad2": ("sum over networks of |grad U|^2", "1"),
     "medium": ("sum over networks of the accumulated medium entropy (nats)", "1"),
@@ -596,8 +597,8 @@ ANALYSIS_META = {
     "pi_gaussian_exact": ("what pi_gaussian estimates: the exact medium entropy plus the change "
                           "of the Gaussian entropy of the exact covariance", "nats"),
     "pi_stationary_exact": ("exact total entropy production per step of the chain's stationary "
-                            "state (barrier problems; > 0: discrete SGLD breaks detailed "
-                            "balance)", "nats"),
+                            "state (barrier problems; > 0: discrete SGLD and BAOAB momentum "
+                            "break detailed balance on a non-quadratic loss)", "nats"),
     "entropy_marginal": ("marginal entropy H(q) of the parameters over networks and data "
                          "(quadratic problems with data_disorder)", "nats"),
     "entropy_marginal_se": ("jackknife standard error of entropy_marginal", "nats"),
@@ -614,6 +615,14 @@ ANALYSIS_META = {
     "learning_efficiency_exact": ("exact learning efficiency", "1"),
     "information_violation": ("records where I exceeds its bound beyond the critical z (a "
                               "theorem; data-disorder points only)", "1"),
+    "medium_rate": ("medium entropy per step over the second half of the run (minibatch sgd: "
+                    "heat_limit_rate / T + O(ln batches), it diverges as 1/T of the added "
+                    "Langevin noise)", "nats"),
+    "medium_rate_se": ("jackknife standard error of medium_rate", "nats"),
+    "heat_limit_rate": ("zero-temperature heat Q per step over the second half of the run "
+                        "(minibatch sgd: the irreversibility of the minibatch moves, "
+                        "independent of T as T -> 0)", "1"),
+    "heat_limit_rate_se": ("jackknife standard error of heat_limit_rate", "1"),
     "entropy_estimator": ("estimator behind entropy, pi, free_energy, free_energy_change and "
                           "kl_to_stationary", "1"),
     "step": ("training step", "1"),
@@ -679,7 +688,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         entropy_units="nats",
         dynamics="quadratic: q' = q - eta A q + xi, xi ~ N(0, 2 eta T I) (sgld) or "
         "N(0, eta^2 C) (sgd); barrier: q' = q - eta grad U + xi, U = q^T A q / 2 + h "
-        "exp(-q_0^2 / (2 w^2)), exact density on a grid (nnfield.theory.grid_chain); "
+        "exp(-q_0^2 / (2 w^2)), or BAOAB momentum on (q, p), exact density on a grid "
+        "(nnfield.theory.grid_chain); "
         "teacher_student: see nnfield.teacher_student",
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, "point": ("sweep point name", "1")}

@@ -10,6 +10,10 @@ Per record, with delete-one-block jackknife errors unless said otherwise:
   Gaussian entropy: what they are is named by the point's entropy_estimator), tconf_ratio with a
   Hutchinson Laplacian, and per record ift_from_start, the fluctuation theorem from step 0 with
   the exact initial density at both ends (bootstrap error; see reference_entropy_production).
+For minibatch sgd, over the second half of the run: medium_rate, the medium entropy per step,
+and heat_limit_rate, the zero-temperature heat Q per step (nnfield.teacher_student.Trainer.step):
+medium_rate = heat_limit_rate / T + O(ln batches), so the medium entropy of SGD is the
+irreversibility of its minibatch moves in units of the added Langevin temperature T.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ RAW_META = {
     "lap": ("sum over networks of a Hutchinson estimate of the Laplacian of U", "1"),
     "medium": ("sum over networks of the accumulated medium entropy", "nats"),
     "medium2": ("sum over networks of the squared accumulated medium entropy", "nats^2"),
+    "heat_limit": (
+        "sum over networks of the accumulated zero-temperature heat Q (T x medium "
+        "for sgld and momentum; for sgd the log-sum-exps over batches replaced by "
+        "their largest terms, |T medium - Q| <= T ln(batches) per step)",
+        "1",
+    ),
     "sample_state": ("state x of the sampled networks (the first of each block)", "1"),
     "sample_medium": ("accumulated medium entropy of the sampled networks", "nats"),
     "sample_output": ("probe outputs of the sampled networks", "1"),
@@ -51,7 +61,7 @@ RAW_META = {
     "step": ("training step of the record", "1"),
     "block": ("block index (keys derive from it)", "1"),
 }
-PARTIAL = ("loss", "test_loss", "grad2", "lap", "medium", "kinetic")
+PARTIAL = ("loss", "test_loss", "grad2", "lap", "medium", "kinetic", "heat_limit")
 
 
 def build(p: Mapping):
@@ -162,6 +172,13 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         ),
     }
     extras: dict = {}
+    if p["optimizer"] == "sgd":  # the medium entropy against the added temperature
+        late = len(steps) // 2
+        span = float(steps[-1] - steps[late])
+        for name, var in (("medium_rate", "medium"), ("heat_limit_rate", "heat_limit")):
+            est[name] = stats.jackknife(
+                sums, counts, lambda m, v=var: (m[v][..., -1] - m[v][..., late]) / span
+            )
     if p["probes"] <= 10:
         est["entropy_function_knn"] = _knn(ds["sample_output"].values)
     exact = {"entropy": np.where(steps == 0, initial.entropy, np.nan)}
