@@ -98,11 +98,25 @@ def learning_lines(ds: xr.Dataset) -> None:
     names = ("loss", "medium", "entropy", "entropy_gaussian", "pi", "pi_gaussian", "free_energy",
              "free_energy_change", "shadow_work", "kl_to_stationary", "information",
              "information_bound", "learning_efficiency", "entropy_marginal")  # fmt: skip
-    for kind in ("quadratic", "barrier"):
-        sel = ds.isel(point=np.flatnonzero(ds["kind"].values == kind))
+    kinds, opts = ds["kind"].values, ds["optimizer"].values
+    for kind, opt in (("quadratic", None), ("barrier", "sgld"), ("barrier", "momentum")):
+        keep = (kinds == kind) & ((opts == opt) if opt else True)
+        sel = ds.isel(point=np.flatnonzero(keep))
         if sel.sizes["point"]:
             z, n = _maxz(sel, names)
-            print(f"  {kind}: max |z| {z:.2f} over {n} values of {sel.sizes['point']} points")
+            mean_z = {v: float(np.nanmean(((sel[v] - sel[f"{v}_exact"]) / sel[f"{v}_se"]).values))
+                      for v in ("entropy", "kl_to_stationary") if v in sel}  # fmt: skip
+            print(f"  {kind} {opt or ''}: max |z| {z:.2f} over {n} values of "
+                  f"{sel.sizes['point']} points; mean z of S, KL {mean_z}")  # fmt: skip
+    sgd = np.flatnonzero((opts == "sgd") & np.isfinite(ds["medium_rate"].values)) if (
+        "medium_rate" in ds) else []  # fmt: skip
+    for i in sgd:
+        pt = ds.isel(point=i)
+        temp = float(pt["temperature"])
+        rate, rate_se = float(pt["medium_rate"]), float(pt["medium_rate_se"])
+        heat, heat_se = float(pt["heat_limit_rate"]), float(pt["heat_limit_rate_se"])
+        print(f"  sgd T = {temp:g}: medium entropy {rate:.4f} +- {rate_se:.4f} nats/step, "
+              f"T x it {temp * rate:.5f}, Q {heat:.5f} +- {heat_se:.5f} per step")  # fmt: skip
     for i in range(ds.sizes["point"]):
         pt = ds.isel(point=i)
         name = str(pt["point"].values)
@@ -134,7 +148,7 @@ def learning_lines(ds: xr.Dataset) -> None:
                 trusted = converged(ess, samples)
                 top = np.nanmax(ess) / samples if np.isfinite(ess).any() else float("nan")
                 print(f"    {name} {ft}: {int(trusted.sum())} of {ess.size} converged, "
-                      f"max ESS fraction {top:.3f} (NaN: weights overflow)")  # fmt: skip
+                      f"max ESS fraction {top:.3f}")  # fmt: skip
         if "ift_one_step" in pt and np.isfinite(float(pt["ift_one_step"])):
             fraction = float(pt["ift_one_step_ess"]) / int(pt["ift_one_step_samples"])
             print(f"    {name} ift_one_step: ESS fraction {fraction:.4f}")

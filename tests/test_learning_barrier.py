@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.linalg import solve_discrete_lyapunov
+from scipy.stats import norm
 
 from nnfield import stats
 from nnfield.fluctuation import converged
@@ -241,11 +242,19 @@ def test_heavy_ball_step_is_heavy_ball_and_its_medium_entropy_is_the_o_step_heat
     z = rng.normal(size=(50, 2))
     xi = rng.normal(size=(50, 1))
     new, medium = dyn.step(z, xi)
-    # the O step's input p1 and output p2 from the B and A maps, undone from both ends
-    h = dyn.step_size
+    # the kernel log-ratio with the momentum flip, from the two paths: forward, B A then O
+    # takes p1 to p2; the reverse path starts at the flipped end point (q', -p') and its B A
+    # must land on (q1, -p2), whose O step takes -p2 to -p1
+    h, sigma = dyn.step_size, dyn.kick_std
     p1 = z[:, 1] - 0.5 * h * grad(z[:, 0])
-    p2 = dyn.momentum * p1 + dyn.kick_std * xi[:, 0]
-    np.testing.assert_allclose(medium, (p1**2 - p2**2) / (2 * dyn.temperature), atol=1e-13)
+    q1 = z[:, 0] + 0.5 * h * p1
+    back_p = -new[:, 1] - 0.5 * h * grad(new[:, 0])  # B of the reverse path
+    back_q = new[:, 0] + 0.5 * h * back_p  # A of the reverse path
+    np.testing.assert_allclose(back_q, q1, rtol=0, atol=1e-13)
+    p2 = -back_p
+    forward = norm.logpdf(p2, dyn.momentum * p1, sigma)
+    reverse = norm.logpdf(-p1, dyn.momentum * -p2, sigma)
+    np.testing.assert_allclose(medium, forward - reverse, rtol=0, atol=1e-12)
     new_j, medium_j = dyn.step(jnp.asarray(z), jnp.asarray(xi), jnp)
     np.testing.assert_allclose(np.asarray(new_j), new, rtol=0, atol=1e-13)
     np.testing.assert_allclose(np.asarray(medium_j), medium, rtol=0, atol=1e-13)
@@ -253,10 +262,12 @@ def test_heavy_ball_step_is_heavy_ball_and_its_medium_entropy_is_the_o_step_heat
 
 @pytest.mark.parametrize(("eta", "beta"), [(0.05, 0.9), (0.3, 0.5)])
 def test_phase_space_grid_without_barrier_is_linear_baoab(eta, beta):
-    """With h = 0 BAOAB is linear-Gaussian: the (q, p) grid's S, accumulated medium entropy,
-    KL to the stationary law and stationary Pi equal the exact Gaussian propagation of the
-    composed maps to the spectral accuracy (1e-9), and the stationary q variance is T / A
-    exactly (BAOAB samples a quadratic's configuration exactly) while the p variance is not T."""
+    """With h = 0 BAOAB is linear-Gaussian: the (q, p) grid's S, accumulated medium entropy and
+    KL to the stationary law equal the exact Gaussian propagation of the composed maps to the
+    spectral accuracy (1e-9); the stationary q variance is T / A exactly (BAOAB samples a
+    quadratic's configuration exactly) while the p variance at the end of a step is
+    T (1 - h^2 A / 4), not T; and the stationary Pi is 0 (the momentum entering the O step has
+    variance exactly T, so its heat vanishes on average), which the grid reproduces."""
     from nnfield.potential import HeavyBallPotential
     from nnfield.theory.grid_chain import PhaseSpaceChain
 
@@ -290,9 +301,10 @@ def test_phase_space_grid_without_barrier_is_linear_baoab(eta, beta):
     q, p = chain.points[:, 0], chain.points[:, 1]
     assert abs(pi @ q**2 - temp / lam) < 1e-9
     assert abs(pi @ p**2 - sigma[1, 1]) < 1e-9 and abs(sigma[1, 1] - temp) > 1e-3
-    s1 = half @ sigma @ half.T  # the O step's input at stationarity
-    pi_ss = (1 - beta**2) * (s1[1, 1] - temp) / (2 * temp)
-    assert abs(chain.stationary_entropy_production() - pi_ss) < 1e-9
+    s1 = half @ sigma @ half.T  # the O step's input at stationarity: variance T exactly
+    assert abs(s1[1, 1] - temp) < 1e-12
+    assert abs(pi @ p**2 - temp * (1 - dyn.step_size**2 * lam / 4)) < 1e-9
+    assert abs(chain.stationary_entropy_production()) < 1e-9
 
 
 @pytest.mark.parametrize("start", ["narrow", "broad"])

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 DEFAULT_SIGNIFICANCE = 1e-3
 """Family-wise significance of every exact-theory consistency verdict unless configured."""
@@ -97,6 +96,8 @@ def bonferroni_z(alpha: float, n_tests: int) -> float:
     Valid for correlated tests (Bonferroni's inequality needs no independence).  For errors
     estimated from B blocks use ``bonferroni_t`` with B - 1 degrees of freedom.
     """
+    from scipy import stats as sps  # imported here: scipy.stats costs a second per process
+
     return float(sps.norm.isf(alpha / (2 * n_tests)))
 
 
@@ -111,6 +112,8 @@ def bonferroni_t(alpha: float, n_tests: int, dof: float) -> float:
     """
     if not dof > 0:
         raise ValueError(f"degrees of freedom must be positive, got {dof}")
+    from scipy import stats as sps
+
     return float(sps.t.isf(alpha / (2 * n_tests), dof))
 
 
@@ -170,6 +173,8 @@ def sampling_skewness(block_values: np.ndarray, axis: int = 0) -> np.ndarray:
     """
     x = np.asarray(block_values, dtype=np.float64)
     n_blocks = x.shape[axis]
+    from scipy import stats as sps
+
     skew = sps.skew(x, axis=axis, bias=False)
     return np.asarray(skew / np.sqrt(n_blocks))
 

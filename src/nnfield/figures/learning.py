@@ -1,27 +1,28 @@
 """Figure ``learning_thermo``: thermodynamics of noisy training.
 
 One row per problem; columns: (a) entropy against step from a narrow and a broad initial
-ensemble (dS/dt has either sign: the "second law of learning" is not the second law):
-quadratic, the Gaussian entropy (exact family); barrier, k-NN filled and Gaussian open, with the
-exact S and the Gaussian entropy of the exact covariance (its bias); teacher-student, of the
-outputs on the probe inputs, k-NN filled (primary) and Gaussian open; (b) the total entropy
-production per step Pi >= 0 (teacher-student: from the Gaussian-fit S, an approximation);
-(c) the free energy F = <U> - T S (not monotone at finite step size: dF = -T Pi + <W_shadow>)
-or, without a temperature (quadratic SGD), the accumulated medium entropy; for minibatch SGD at
-several added Langevin temperatures T an inset shows the medium entropy per step over the
-second half of the run (filled) and Q / T (open), Q the zero-temperature heat of the minibatch
-moves: the two differ by at most ln(number of batches) per step, so SGD's medium entropy is the
-irreversibility of its minibatch moves in units of the added T and diverges as 1/T as T -> 0 (a
-property of the added noise, not of SGD); (d) the approach to the chain's own stationary law,
-KL(p_t || pi_eta) (quadratic and barrier, with exact lines), T_conf / T (teacher-student), or,
-for training on data drawn per network, the information I(theta; data) the parameters hold
-about their data under its Goldt-Seifert bound
-Delta S + Delta S_medium; (e) the fluctuation theorem <exp(-Delta s_tot)> = 1: per interval
-with the exact densities (quadratic, barrier), from step 0 with the exact initial density at
-both ends (teacher-student, diamond: one step over every network), shown only where converged
-(effective sample size at least a quarter of the samples), with that fraction in grey on the
-right axis.  Teacher-student and barrier curves are coloured per point; solid lines start
-narrow, dashed start broad.
+ensemble (dS/dt has either sign: the "second law of learning" is not the second law): quadratic,
+the Gaussian entropy (exact family); barrier, k-NN filled and Gaussian open, with the exact S
+and the Gaussian entropy of the exact covariance (its bias); teacher-student, of the outputs on
+the probe inputs, k-NN filled (primary) and Gaussian open; (b) the total entropy production per
+step Pi >= 0 (teacher-student: from the Gaussian-fit S, an approximation); (c) the free energy F
+= <U> - T S (not monotone at finite step size: dF = -T Pi + <W_shadow>) or, without a
+temperature (quadratic SGD), the accumulated medium entropy; for minibatch SGD at several added
+Langevin temperatures T an inset shows the medium entropy per step over the second half of the
+run (filled) and Q / T (open), Q the zero-temperature heat of the minibatch moves (one line per
+width, depth, batch size, learning rate and start): the two differ by at most ln(number of
+batches) per step, so SGD's medium entropy is the irreversibility of its minibatch moves in
+units of the added T; the 1/T factor is set by the added noise, Q is SGD's own, and the medium
+entropy grows like 1/T as T -> 0 only where Q tends to a nonzero limit; (d) the approach to the
+chain's own stationary law, KL(p_t || pi_eta) (quadratic and barrier, with exact lines), T_conf
+/ T (teacher-student), or, for training on data drawn per network, the information I(theta;
+data) the parameters hold about their data under its Goldt-Seifert bound Delta S + Delta
+S_medium; (e) the fluctuation theorem <exp(-Delta s_tot)> = 1: per interval with the exact
+densities (quadratic, barrier), from step 0 with the exact initial density at both ends
+(teacher-student, diamond: one step over every network), shown only where converged (effective
+sample size at least a quarter of the samples), with that fraction in grey on the right axis.
+Teacher-student and barrier curves are coloured per point; solid lines start narrow, dashed
+start broad.
 """
 
 from __future__ import annotations
@@ -126,25 +127,40 @@ def _fluctuation(ax, pt, kind: str, color: str, dashed: bool, twin) -> None:
 def _sgd_temperature_inset(ax, sel: xr.Dataset) -> None:
     """Inset of column (c) for minibatch SGD at several added temperatures T: the medium
     entropy per step (filled) and Q / T (open), Q the zero-temperature heat of the minibatch
-    moves, both over the second half of the run, on log axes."""
+    moves, both over the second half of the run, one line per (width, depth, batch size,
+    learning rate, start); log axes, symmetric-log on y where a rate is not positive."""
     if "medium_rate" not in sel:
         return
-    sgd = (sel["optimizer"].values == "sgd") & np.isfinite(sel["medium_rate"].values)
-    temps = sel["temperature"].values[sgd]
-    if np.unique(temps).size < 2:
+    sgd = np.flatnonzero(
+        (sel["optimizer"].values == "sgd") & np.isfinite(sel["medium_rate"].values)
+    )
+    keys = ("width", "depth", "batch_size", "learning_rate", "initial")
+    groups: dict = {}
+    for i in sgd:
+        groups.setdefault(tuple(str(sel[k].values[i]) for k in keys), []).append(i)
+    groups = {k: v for k, v in groups.items() if len(v) >= 2}
+    if not groups:
         return
     inset = ax.inset_axes((0.56, 0.55, 0.4, 0.4))
-    order = np.argsort(temps)
-    temps = temps[order]
-    rate, rate_se = (sel[k].values[sgd][order] for k in ("medium_rate", "medium_rate_se"))
-    heat, heat_se = (sel[k].values[sgd][order] for k in ("heat_limit_rate",
-                                                          "heat_limit_rate_se"))  # fmt: skip
-    inset.errorbar(temps, rate, yerr=rate_se, fmt="o-", ms=3, color="k", lw=0.7,
-                   label=r"$\langle\Delta s_m\rangle$/step")  # fmt: skip
-    inset.errorbar(temps, heat / temps, yerr=heat_se / temps, fmt="s--", ms=3, mfc="none",
-                   color="0.4", lw=0.7, label="Q/T")  # fmt: skip
+    lowest, positive = np.inf, True
+    for n, members in enumerate(groups.values()):
+        idx = np.asarray(members)[np.argsort(sel["temperature"].values[members])]
+        temps = sel["temperature"].values[idx]
+        rate, rate_se = (sel[k].values[idx] for k in ("medium_rate", "medium_rate_se"))
+        heat, heat_se = (sel[k].values[idx] for k in ("heat_limit_rate", "heat_limit_rate_se"))
+        color = PALETTE[n % len(PALETTE)] if len(groups) > 1 else "k"
+        inset.errorbar(temps, rate, yerr=rate_se, fmt="o-", ms=3, color=color, lw=0.7,
+                       label=r"$\langle\Delta s_m\rangle$/step" if n == 0 else None)  # fmt: skip
+        inset.errorbar(temps, heat / temps, yerr=heat_se / temps, fmt="s--", ms=3, mfc="none",
+                       color=color, lw=0.7, label="Q/T" if n == 0 else None)  # fmt: skip
+        both = np.concatenate([rate, heat / temps])
+        lowest = min(lowest, np.min(np.abs(both[both != 0]), initial=np.inf))
+        positive &= bool(np.all(both > 0))
     inset.set_xscale("log")
-    inset.set_yscale("log")
+    if positive:
+        inset.set_yscale("log")
+    else:  # a rate <= 0 would vanish from a log axis
+        inset.set_yscale("symlog", linthresh=lowest if np.isfinite(lowest) else 1e-3)
     inset.set_xlabel("added T (SGD)", fontsize="x-small", labelpad=1)
     inset.tick_params(labelsize="xx-small")
     inset.legend(fontsize="xx-small", loc="upper right")

@@ -616,12 +616,12 @@ ANALYSIS_META = {
     "information_violation": ("records where I exceeds its bound beyond the critical z (a "
                               "theorem; data-disorder points only)", "1"),
     "medium_rate": ("medium entropy per step over the second half of the run (minibatch sgd: "
-                    "heat_limit_rate / T + O(ln batches), it diverges as 1/T of the added "
-                    "Langevin noise)", "nats"),
+                    "heat_limit_rate / T + O(ln batches), the 1/T set by the added Langevin "
+                    "noise)", "nats"),
     "medium_rate_se": ("jackknife standard error of medium_rate", "nats"),
     "heat_limit_rate": ("zero-temperature heat Q per step over the second half of the run "
-                        "(minibatch sgd: the irreversibility of the minibatch moves, "
-                        "independent of T as T -> 0)", "1"),
+                        "(minibatch sgd: the irreversibility of its minibatch moves; it still "
+                        "depends on T through the trajectories)", "1"),
     "heat_limit_rate_se": ("jackknife standard error of heat_limit_rate", "1"),
     "entropy_estimator": ("estimator behind entropy, pi, free_energy, free_energy_change and "
                           "kl_to_stationary", "1"),

@@ -12,8 +12,9 @@ Per record, with delete-one-block jackknife errors unless said otherwise:
   the exact initial density at both ends (bootstrap error; see reference_entropy_production).
 For minibatch sgd, over the second half of the run: medium_rate, the medium entropy per step,
 and heat_limit_rate, the zero-temperature heat Q per step (nnfield.teacher_student.Trainer.step):
-medium_rate = heat_limit_rate / T + O(ln batches), so the medium entropy of SGD is the
-irreversibility of its minibatch moves in units of the added Langevin temperature T.
+medium_rate = heat_limit_rate / T + O(ln batches): the 1/T factor is set by the added Langevin
+noise, Q is the irreversibility of SGD's own minibatch moves, and the medium entropy grows like
+1/T as T -> 0 only where the late heat rate tends to a nonzero limit.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     }
     extras: dict = {}
     if p["optimizer"] == "sgd":  # the medium entropy against the added temperature
-        late = len(steps) // 2
+        late = (len(steps) - 1) // 2  # the record that starts the second half (0 of 2)
         span = float(steps[-1] - steps[late])
         for name, var in (("medium_rate", "medium"), ("heat_limit_rate", "heat_limit")):
             est[name] = stats.jackknife(
