@@ -161,7 +161,8 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     temp = float(p["temperature"])
     steps = ds["step"].values
     gaps = np.diff(steps).astype(float)
-    names = [*PARTIAL, "f1", "ff"] + (["z1", "zz"] if "zz" in ds else [])
+    # raw files written before heat_limit existed still analyse (without the SGD rates)
+    names = [k for k in PARTIAL if k in ds] + ["f1", "ff"] + (["z1", "zz"] if "zz" in ds else [])
     sums = {k: ds[k].values for k in names}
     est = {
         "loss": stats.jackknife(sums, counts, lambda m: m["loss"]),
@@ -173,7 +174,7 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         ),
     }
     extras: dict = {}
-    if p["optimizer"] == "sgd":  # the medium entropy against the added temperature
+    if p["optimizer"] == "sgd" and "heat_limit" in ds:  # medium entropy against the added T
         late = (len(steps) - 1) // 2  # the record that starts the second half (0 of 2)
         span = float(steps[-1] - steps[late])
         for name, var in (("medium_rate", "medium"), ("heat_limit_rate", "heat_limit")):
