@@ -126,6 +126,46 @@ def test_kl_to_stationary_never_rises_and_pi_is_positive_on_the_grid():
     assert np.all(np.diff(path["entropy"]) + np.diff(path["medium"]) >= -1e-13)
 
 
+GRID_ESTIMATES = (
+    "loss",
+    "medium",
+    "entropy",
+    "entropy_gaussian",
+    "pi",
+    "pi_gaussian",
+    "free_energy",
+    "free_energy_change",
+    "shadow_work",
+    "kl_to_stationary",
+)
+"""Estimates of a barrier point that have exact values from the grid."""
+
+
+def _barrier_study(problems: list[dict], seed: int):
+    """(config, raw datasets, study dataset) of simulate -> analyze for learning ``problems``,
+    6000 networks in 20 blocks of 300, 10 sampled networks per block."""
+    from nnfield.config import expand, validate
+    from nnfield.studies import learning
+
+    cfg = {"studies": {"learning": {"seed": seed, "networks": 6000, "block_size": 300,
+                                    "samples": 10, "problems": problems}}}  # fmt: skip
+    points = expand(validate(cfg))["learning"]
+    sims = [learning.simulate(spec) for spec in points.values()]
+    return cfg, sims, learning.analyze(sims, {})
+
+
+def _assert_matches_grid(out, min_values: int) -> None:
+    """Every GRID_ESTIMATES value within errors of the grid (Student-t with the 19 dof of 20
+    blocks, Bonferroni over all values, at least ``min_values`` of them), and the Gaussian
+    entropy rejected as an estimate of S at every point (its bias)."""
+    z = [((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in GRID_ESTIMATES]
+    z = np.concatenate([x[np.isfinite(x)] for x in z])
+    assert z.size > min_values
+    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, 19), np.abs(z).max()
+    bias = ((out["entropy_gaussian"] - out["entropy_exact"]) / out["entropy_gaussian_se"]).values
+    assert np.all(np.nanmax(bias, axis=1) > stats.bonferroni_t(ALPHA, 1, 19) + 2)
+
+
 def test_barrier_study_matches_the_exact_density():
     """simulate -> analyze for 1-D barrier points at two step sizes from narrow and broad
     starts, and a 2-D point: every estimate within errors of the grid chain (Student-t,
@@ -133,27 +173,15 @@ def test_barrier_study_matches_the_exact_density():
     exact covariance and is rejected as an estimate of S; the late shadow work per step over
     T approaches the exact stationary Pi > 0, which grows with eta; no second-law violation;
     the fluctuation theorem holds with the exact densities where it has converged."""
-    from nnfield.config import ConfigError, expand, validate
-    from nnfield.studies import learning
+    from nnfield.config import ConfigError, validate
 
     one = {"name": "w1", "kind": "barrier", "hessian_eigenvalues": [1.0], "barrier": 2.0,
            "barrier_width": 0.5, "learning_rates": [0.05, 0.2], "temperatures": [0.5],
            "initial": ["narrow", "broad"], "steps": 120, "record_every": 10}  # fmt: skip
     two = dict(one, name="w2", hessian_eigenvalues=[1.0, 0.7], rotation=0.5,
                learning_rates=[0.1], initial=["narrow"], steps=60)  # fmt: skip
-    cfg = {"studies": {"learning": {"seed": 5, "networks": 6000, "block_size": 300,
-                                    "samples": 10, "problems": [one, two]}}}  # fmt: skip
-    points = expand(validate(cfg))["learning"]
-    sims = [learning.simulate(spec) for spec in points.values()]
-    out = learning.analyze(sims, {})
-    names = ("loss", "medium", "entropy", "entropy_gaussian", "pi", "pi_gaussian", "free_energy",
-             "free_energy_change", "shadow_work", "kl_to_stationary")  # fmt: skip
-    z = [((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in names]
-    z = np.concatenate([x[np.isfinite(x)] for x in z])
-    assert z.size > 500
-    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, 19), np.abs(z).max()  # 20 blocks
-    bias = ((out["entropy_gaussian"] - out["entropy_exact"]) / out["entropy_gaussian_se"]).values
-    assert np.all(np.nanmax(bias, axis=1) > stats.bonferroni_t(ALPHA, 1, 19) + 2)
+    cfg, sims, out = _barrier_study([one, two], seed=5)
+    _assert_matches_grid(out, min_values=500)
     assert out["pi_violation"].values.tolist() == [0] * 5
     assert out["kl_violation"].values.tolist() == [0] * 5
     # the stationary state: late intervals' shadow work / (T steps) -> Pi_ss > 0
@@ -338,26 +366,14 @@ def test_momentum_barrier_study_matches_the_phase_space_grid():
     stationary Pi > 0, larger at the larger step; the fluctuation theorem with the exact
     phase-space densities where it has converged; momentum refused on a 2-D barrier and
     beyond BAOAB's stability."""
-    from nnfield.config import ConfigError, expand, validate
-    from nnfield.studies import learning
+    from nnfield.config import ConfigError, validate
 
     one = {"name": "m1", "kind": "barrier", "hessian_eigenvalues": [1.0], "barrier": 2.0,
            "barrier_width": 0.5, "optimizer": "momentum", "learning_rates": [0.05, 0.2],
            "temperatures": [0.5], "initial": ["narrow", "broad"], "steps": 120,
            "record_every": 10}  # fmt: skip
-    cfg = {"studies": {"learning": {"seed": 11, "networks": 6000, "block_size": 300,
-                                    "samples": 10, "problems": [one]}}}  # fmt: skip
-    points = expand(validate(cfg))["learning"]
-    sims = [learning.simulate(spec) for spec in points.values()]
-    out = learning.analyze(sims, {})
-    names = ("loss", "medium", "entropy", "entropy_gaussian", "pi", "pi_gaussian", "free_energy",
-             "free_energy_change", "shadow_work", "kl_to_stationary")  # fmt: skip
-    z = [((out[v] - out[f"{v}_exact"]) / out[f"{v}_se"]).values for v in names]
-    z = np.concatenate([x[np.isfinite(x)] for x in z])
-    assert z.size > 350
-    assert np.abs(z).max() < stats.bonferroni_t(ALPHA, z.size, 19), np.abs(z).max()
-    bias = ((out["entropy_gaussian"] - out["entropy_exact"]) / out["entropy_gaussian_se"]).values
-    assert np.all(np.nanmax(bias, axis=1) > stats.bonferroni_t(ALPHA, 1, 19) + 2)
+    cfg, _, out = _barrier_study([one], seed=11)
+    _assert_matches_grid(out, min_values=350)
     assert out["pi_violation"].values.tolist() == [0] * 4
     assert out["kl_violation"].values.tolist() == [0] * 4
     pi_ss, eta = out["pi_stationary_exact"].values, out["learning_rate"].values

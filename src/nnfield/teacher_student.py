@@ -366,7 +366,6 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
             lambda k: jax.random.normal(jax.random.fold_in(k, 0), (d,))
         )(keys)  # fmt: skip
         step_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
-        medium = jnp.zeros(block_size)
         grads = grads_all(x[:, :p_dim])
         log_p0_start = log_p0(x)
 
@@ -388,8 +387,8 @@ def make_block_function(trainer: Trainer, initial: InitialEnsemble, block_size: 
             bad |= nonfinite_rows(carry[0], carry[2])
             return (*carry, bad), stats(carry[0], carry[2], carry[3], keys, r)
 
-        zeros = jnp.zeros(block_size)
-        init = (x, grads, medium, zeros, zeros, nonfinite_rows(x, medium))
+        zeros = jnp.zeros(block_size)  # medium entropy, heat, one-step log-weight
+        init = (x, grads, zeros, zeros, zeros, nonfinite_rows(x, zeros))
         (*_, log_w, bad), out = jax.lax.scan(record, init, jnp.arange(n_records))
         w = jnp.exp(log_w)
         ft = jnp.stack([w.sum(), (w * w).sum()])

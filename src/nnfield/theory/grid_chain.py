@@ -212,11 +212,7 @@ class GridChain(GridDensity):
     def _factors(self) -> list[np.ndarray]:
         """G_k (n_k, N): the kernel's factor along axis k, each column normalised to 1."""
         var = 2 * self.dyn.learning_rate * self.dyn.temperature
-        out = []
-        for k, axis in enumerate(self.axes):
-            g = np.exp(-((axis[:, None] - self._drift[None, :, k]) ** 2) / (2 * var))
-            out.append(g / g.sum(axis=0, keepdims=True))
-        return out
+        return [_gaussian_kernel(axis, self._drift[:, k], var) for k, axis in enumerate(self.axes)]
 
     def propagate(self, masses: np.ndarray) -> np.ndarray:
         """Cell masses after one step."""
@@ -305,15 +301,15 @@ class PhaseSpaceChain(GridDensity):
         curv = pot.max_curvature()
         lam = float(pot.hessian[0, 0])
         lift = tail + pot.barrier / temp
-        q_widths = [pot.barrier_width, np.sqrt(temp / curv) * points_per_width / saddle_points]
-        q_widths += [float(np.sqrt(v[0])) for v in variances]
+        q_widths = [pot.barrier_width] + [float(np.sqrt(v[0])) for v in variances]
         p_widths = [dyn.kick_std, np.sqrt(temp)] + [float(np.sqrt(v[1])) for v in variances]
+        q_spacing = min(min(q_widths) / points_per_width, np.sqrt(temp / curv) / saddle_points)
+        p_spacing = min(p_widths) / points_per_width
         h2 = dyn.step_size**2
         q_reach = reach_factor * np.sqrt(2 * lift * temp / lam)
         p_reach = np.sqrt(2 * lift * temp / (1 - h2 * curv / 4))
         axes = []
-        for k, (reach, widths) in enumerate(((q_reach, q_widths), (p_reach, p_widths))):
-            spacing = min(widths) / points_per_width
+        for k, (reach, spacing) in enumerate(((q_reach, q_spacing), (p_reach, p_spacing))):
             lo = min([-reach] + [m[k] - np.sqrt(2 * tail * v[k])
                                  for m, v in zip(means, variances, strict=True)])  # fmt: skip
             hi = max([reach] + [m[k] + np.sqrt(2 * tail * v[k])
@@ -336,11 +332,10 @@ class PhaseSpaceChain(GridDensity):
         q, p = self.axes
         h = dyn.step_size
         force = dyn.potential.gradient(q[:, None])[:, 0]
-        o = np.exp(-((p[:, None] - dyn.momentum * p[None, :]) ** 2) / (2 * dyn.kick_std**2))
         return {
             "B": self._phases(1, -0.5 * h * force),  # p -> p - (h/2) U'(q) on each q line
             "A": self._phases(0, 0.5 * h * p),  # q -> q + (h/2) p on each p line
-            "O": o / o.sum(axis=0, keepdims=True),  # [p', p]
+            "O": _gaussian_kernel(p, dyn.momentum * p, dyn.kick_std**2),  # [p', p]
         }
 
     def _shear(self, cells: np.ndarray, name: str) -> np.ndarray:
@@ -349,7 +344,8 @@ class PhaseSpaceChain(GridDensity):
         modes = scipy.fft.rfft(cells, axis=axis) * self._maps[name]
         return scipy.fft.irfft(modes, n=n, axis=axis)
 
-    def _step(self, masses: np.ndarray) -> tuple[np.ndarray, float]:
+    def step(self, masses: np.ndarray) -> tuple[np.ndarray, float]:
+        """(masses after one step, mean medium entropy of the step in nats)."""
         cells = self._shear(self._shear(masses.reshape(self.shape), "B"), "A")
         p2 = self.axes[1] ** 2
         before = float(np.sum(cells.sum(axis=0) * p2))
@@ -360,11 +356,14 @@ class PhaseSpaceChain(GridDensity):
 
     def propagate(self, masses: np.ndarray) -> np.ndarray:
         """Cell masses after one step."""
-        return self._step(masses)[0]
+        return self.step(masses)[0]
 
-    def step(self, masses: np.ndarray) -> tuple[np.ndarray, float]:
-        """(masses after one step, mean medium entropy of the step in nats)."""
-        return self._step(masses)
+
+def _gaussian_kernel(targets: np.ndarray, means: np.ndarray, variance: float) -> np.ndarray:
+    """K[j, i] = N(targets_j; means_i, variance) on the grid ``targets``, each column i
+    normalised to 1, so that the grid kernel conserves mass exactly."""
+    g = np.exp(-((targets[:, None] - means[None, :]) ** 2) / (2 * variance))
+    return g / g.sum(axis=0, keepdims=True)
 
 
 def _odd_fast_length(n: int) -> int:
@@ -382,7 +381,7 @@ def _odd_fast_length(n: int) -> int:
 
 
 def exact_path(
-    chain: GridChain, initial: np.ndarray, steps: np.ndarray, with_kl: bool = True
+    chain: GridDensity, initial: np.ndarray, steps: np.ndarray, with_kl: bool = True
 ) -> dict[str, np.ndarray]:
     """Exact observables at the record ``steps`` (increasing, from 0) from initial masses:
     loss <U>, entropy S, accumulated medium entropy, <|grad U|^2>, <lap U>, KL to the
