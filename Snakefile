@@ -1,11 +1,11 @@
-# nnfield workflow: config -> simulate (per point x shard) -> merge (per point) -> analyze (per
-# study) -> figures.  Generic over studies; see README.md and ../shared/DESIGN.md.
+# nnfield workflow: config -> simulate (batches of point x shard tasks) -> merge (per point) -> analyze (per
+# study) -> figures.  Generic over studies; see README.md.
 import json
 
 from snakemake.utils import min_version, validate
 
+from nnfield import batching, layout
 from nnfield import config as nnconfig
-from nnfield import layout
 from nnfield.studies import FIGURE_STUDY
 
 min_version("9.0")
@@ -21,6 +21,7 @@ except nnconfig.ConfigError as err:
 validate(config, "config/schema.yaml", set_default=True)
 
 POINTS = nnconfig.expand(CONFIG)
+BATCHES = batching.plan(POINTS, CONFIG["batching"])
 DEVICE = CONFIG["device"]
 FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
 

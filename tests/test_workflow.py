@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
 TINY = """
+batching: {max_points: 3}     # several simulate jobs per study
 studies:
   npoint:
     seed: 1
@@ -165,6 +166,50 @@ def test_second_run_has_nothing_to_do(finished_run):
 
 
 @pytest.mark.slow
+def test_a_changed_point_reruns_only_its_batch(finished_run):
+    """A new temperature for one learning point: the dry run lists that point's simulate batch,
+    the learning analysis and its figures, and no other simulate job."""
+    from nnfield import batching
+    from nnfield import config as nnconfig
+
+    edited = TINY.replace("temperatures: [0.05]", "temperatures: [0.07]")
+    assert edited.count("0.07") == 1
+    (finished_run / "edited.yaml").write_text(edited)
+    dry = snakemake(finished_run, "-n", "--configfile", "edited.yaml")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    cfg = nnconfig.validate(yaml.safe_load(edited))
+    (holder,) = [b for b in batching.plan(nnconfig.expand(cfg), cfg["batching"])
+                 if any("problem~i/" in t.spec.name for t in b.tasks)]  # fmt: skip
+    stats = dry.stdout[dry.stdout.index("Job stats") :]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
+    assert {rule for rule in jobs if rule.startswith("simulate_")} == {holder.rule}, stats
+    assert len(holder.tasks) < sum(len(b.tasks) for b in batching.plan(
+        nnconfig.expand(cfg), cfg["batching"]) if b.study == "learning")  # fmt: skip
+    assert jobs["analyze"] == "1" and "merge" not in jobs
+
+
+@pytest.mark.slow
+def test_simulate_resources_apply_to_every_batch(finished_run):
+    """`--set-resources simulate:...` (as a GPU user writes it) reaches every batch rule; an
+    attempt expression stays one; the default walltime grows from the batch's estimate."""
+    from nnfield import batching
+    from nnfield import config as nnconfig
+
+    cfg = nnconfig.validate(yaml.safe_load(TINY))
+    batches = batching.plan(nnconfig.expand(cfg), cfg["batching"])
+    dry = snakemake(finished_run, "-n", "--forceall", "--set-resources", "simulate:mem_mb=1234",
+                    "simulate:gpu_model=a100", "simulate:runtime=7*attempt")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    lines = [line for line in dry.stdout.splitlines() if "resources:" in line]
+    overridden = [line for line in lines if "mem_mb=1234" in line]
+    assert len(overridden) == len(batches)
+    assert all("gpu_model=a100" in line and "runtime=7," in line for line in overridden)
+    dry = snakemake(finished_run, "-n", "--forceall")
+    runtimes = sorted(int(m) for m in re.findall(r"resources: .*?runtime=(\d+), gpu=0", dry.stdout))
+    assert runtimes == sorted(b.runtime_minutes() for b in batches)
+
+
+@pytest.mark.slow
 def test_report_is_browsable(finished_run):
     run = snakemake(finished_run, "--report", "report.html")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -281,8 +326,6 @@ def _slurm_cluster() -> dict | None:
 SLURM = _slurm_cluster()
 REQUIRE_SLURM = os.environ.get("NNFIELD_REQUIRE_SLURM") == "1"
 """Set by .ci/run after starting its cluster: then a missing cluster fails instead of skipping."""
-POINT_GROUP = 5
-"""Points bundled per submission in the SLURM test (the profile's default is 25)."""
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +336,7 @@ def slurm_run(tmp_path_factory):
     (work / "tiny.yaml").write_text(TINY)
     cores = min(4, SLURM["cpus"])
     extra = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--cores",
-             str(cores), "--group-components", f"point={POINT_GROUP}", "--default-resources",
+             str(cores), "--default-resources",
              f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
              "cpus_per_task=1"]  # fmt: skip
     if not SLURM["sacct"]:
@@ -307,19 +350,23 @@ def slurm_run(tmp_path_factory):
 @pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
                     reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
 def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
-    """Jobs really ran under sbatch, bundled as the profile says, and wrote the same data."""
+    """Jobs really ran under sbatch, one submission per simulate batch and one per study, and
+    wrote the same data."""
     if SLURM is None:
         pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
     work, output = request.getfixturevalue("slurm_run")
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", output)
+    from nnfield import batching
     from nnfield import config as nnconfig
 
     cfg = nnconfig.validate(yaml.safe_load(TINY))
-    points = sum(len(p) for p in nnconfig.expand(cfg).values())
-    expected = -(-points // POINT_GROUP) + len(cfg["studies"])  # point bundles + one per study
+    batches = batching.plan(nnconfig.expand(cfg), cfg["batching"])
+    expected = len(batches) + len(cfg["studies"])  # one per batch, one per study's merge+analysis
+    assert len(batches) > len(cfg["studies"])
     assert len(submitted) == expected, (len(submitted), expected)
-    logs = sorted((work / "results").glob("*/logs/simulate/**/shard-*.log"))
-    assert logs and all("running in SLURM job" in log.read_text() for log in logs)
+    logs = sorted((work / "results").glob("*/logs/simulate/batch-*.log"))
+    assert len(logs) == len(batches)
+    assert all("running in SLURM job" in log.read_text() for log in logs)
     results = finished_run / "results"
     files = [*results.glob("*/*.nc"), *results.glob("*/points/**/*.nc"),
              *results.glob("*/shards/**/*.nc")]  # fmt: skip

@@ -18,8 +18,9 @@ studies:
     networks: 20000
     block_size: 1000
     families:
-      - {name: slow, activation: tanh, inputs: [1.0, 0.5], widths: [64], depths: [24]}
+      - {name: slow, activation: tanh, inputs: [1.0, 0.5], widths: [4, 64], depths: [24]}
 """
+FAST_SHARD = "results/depth/shards/family~slow/width~4/depth~24/shard-0.nc"
 SLOW_SHARD = "results/depth/shards/family~slow/width~64/depth~24/shard-0.nc"
 
 
@@ -37,8 +38,9 @@ def _simulate_process(root: psutil.Process) -> psutil.Process | None:
 
 @pytest.mark.slow
 def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_path):
-    """SIGKILL a running simulate job: no output (nor anything a rerun trusts) is left, and the
-    rerun writes a file byte-identical to an uninterrupted run's."""
+    """SIGKILL a simulate job (one batch of two points) after its first point's file is
+    written: no output of the batch (nor anything a rerun trusts) is left, and the rerun writes
+    files byte-identical to an uninterrupted run's."""
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for work in (clean, killed):
         work.mkdir()
@@ -47,25 +49,29 @@ def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_p
     assert run.returncode == 0, run.stderr[-2000:]
     cmd = [*SNAKEMAKE, "--directory", str(killed), "--configfile", "tiny.yaml", "--cores", "1",
            SLOW_SHARD]  # fmt: skip
-    log = killed / "results/depth/logs/simulate/family~slow/width~64/depth~24/shard-0.log"
+    log = killed / "results/depth/logs/simulate/batch-0.log"
     with subprocess.Popen(cmd, cwd=killed, env=ENV, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as main:  # fmt: skip
         job = None
         for _ in range(600):  # until the job has started computing (JAX is up)
             job = job or _simulate_process(psutil.Process(main.pid))
-            if job and log.exists() and "JAX backend" in log.read_text():
+            if job and log.exists() and "simulate [2/2]" in log.read_text():
                 break
             time.sleep(0.1)
         assert job is not None and job.is_running(), "the simulate job never started"
         time.sleep(1.0)
-        assert job.is_running() and "wrote" not in log.read_text(), "job finished too early"
+        text = log.read_text()
+        assert f"wrote {FAST_SHARD}" in text, text
+        assert job.is_running() and f"wrote {SLOW_SHARD}" not in text, "job finished too early"
         job.send_signal(signal.SIGKILL)
         output, _ = main.communicate(timeout=300)
     assert not job.is_running()
-    assert main.returncode != 0 and "Error in rule simulate" in output, output[-2000:]
-    shard_dir = (killed / SLOW_SHARD).parent
-    assert not (killed / SLOW_SHARD).exists()
-    assert not shard_dir.exists() or list(shard_dir.iterdir()) == []
+    assert main.returncode != 0 and "Error in rule simulate_depth_0" in output, output[-2000:]
+    for shard in (FAST_SHARD, SLOW_SHARD):  # the finished point goes with its failed batch
+        shard_dir = (killed / shard).parent
+        assert not (killed / shard).exists(), shard
+        assert not shard_dir.exists() or list(shard_dir.iterdir()) == []
     run = snakemake(killed, "--cores", "1", SLOW_SHARD)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert (killed / SLOW_SHARD).read_bytes() == (clean / SLOW_SHARD).read_bytes()
+    for shard in (FAST_SHARD, SLOW_SHARD):
+        assert (killed / shard).read_bytes() == (clean / shard).read_bytes(), shard

@@ -51,21 +51,30 @@ def _check_device(wanted: str) -> None:
 
 
 def _simulate(args) -> None:
-    from nnfield.config import PointSpec
+    """One or more (spec, shard, out) tasks in this process (a batch: nnfield.batching); each
+    file is written atomically as soon as its task is done, exactly as a job of its own would."""
+    from nnfield.config import ConfigError, PointSpec
     from nnfield.store import write_dataset
     from nnfield.studies import load
 
-    spec = PointSpec.from_json(args.spec)
-    study = load(spec.study)
+    shards = args.shard or [0] * len(args.spec)
+    if not (len(args.spec) == len(shards) == len(args.out)):
+        raise ConfigError(
+            f"simulate: {len(args.spec)} --spec, {len(args.shard)} --shard and {len(args.out)} "
+            "--out options; give one --out (and --shard, or none for shard 0) per --spec"
+        )
+    specs = [PointSpec.from_json(text) for text in args.spec]
     enable_compilation_cache()
-    log.info("simulate %s/%s shard %d", spec.study, spec.name, args.shard)
     if os.environ.get("SLURM_JOB_ID"):
         log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
                  os.environ.get("SLURMD_NODENAME", "?"))  # fmt: skip
     _check_device(args.device)
-    ds = study.simulate(spec, args.shard, progress=log.info)
-    write_dataset(ds, args.out)
-    log.info("wrote %s", args.out)
+    for i, (spec, shard, out) in enumerate(zip(specs, shards, args.out, strict=True)):
+        log.info("simulate [%d/%d] %s/%s shard %d", i + 1, len(specs), spec.study, spec.name,
+                 shard)  # fmt: skip
+        ds = load(spec.study).simulate(spec, shard, progress=log.info)
+        write_dataset(ds, out)
+        log.info("wrote %s", out)
 
 
 def _merge(args) -> None:
@@ -159,10 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="raw block sums of one point's shard")
-    p.add_argument("--spec", required=True, help="point spec as JSON (from the Snakefile)")
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--out", required=True, type=Path)
+    p = sub.add_parser("simulate", help="raw block sums of one or more points' shards")
+    p.add_argument("--spec", required=True, action="append",
+                   help="point spec as JSON (from the Snakefile); repeat for a batch")  # fmt: skip
+    p.add_argument("--shard", type=int, action="append", default=[],
+                   help="shard of the matching --spec (default 0)")  # fmt: skip
+    p.add_argument("--out", required=True, type=Path, action="append",
+                   help="output file of the matching --spec")  # fmt: skip
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help="gpu: fail unless JAX sees a GPU (the config's `device`)")  # fmt: skip
     p.set_defaults(func=_simulate)
