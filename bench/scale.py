@@ -2,7 +2,8 @@
 
 The sweep is the hidden study with tiny ensembles (a 100 x 100 grid of contraction x noise), so
 the per-point work is negligible and what is measured is the bookkeeping:
-1. ``snakemake -n`` on the sweep (config expansion, validation, DAG of ~2 x 10^4 jobs);
+1. ``snakemake -n`` on the sweep (config expansion, validation, batch planning and task files,
+   the DAG: one simulate job per batch, nnfield.batching);
 2. ``nnfield analyze`` on 10^4 point files (read, check, per-point estimates, concatenation);
 3. ``nnfield verify`` of the results (every file re-read and checked against the config; the
    figures are not drawn, so its verdict lists them as missing).

@@ -166,25 +166,35 @@ def test_second_run_has_nothing_to_do(finished_run):
 
 
 @pytest.mark.slow
-def test_a_changed_point_reruns_only_its_batch(finished_run):
-    """A new temperature for one learning point: the dry run lists that point's simulate batch,
-    the learning analysis and its figures, and no other simulate job."""
+@pytest.mark.parametrize("triggers", ["default", "mtime"])
+def test_a_changed_point_reruns_only_its_batch(finished_run, tmp_path, triggers):
+    """A new temperature for one learning point (in a copy of the finished run): the dry run
+    lists exactly the simulate batches whose task lists changed (one or two, not all), the
+    learning analysis and its figures - also under `--rerun-triggers mtime`, where only the
+    rewritten task file can tell Snakemake."""
     from nnfield import batching
     from nnfield import config as nnconfig
 
+    work = tmp_path / "copy"
+    shutil.copytree(finished_run, work, symlinks=True)
     edited = TINY.replace("temperatures: [0.05]", "temperatures: [0.07]")
     assert edited.count("0.07") == 1
-    (finished_run / "edited.yaml").write_text(edited)
-    dry = snakemake(finished_run, "-n", "--configfile", "edited.yaml")
+    (work / "tiny.yaml").write_text(edited)
+    extra = ["--rerun-triggers", "mtime"] if triggers == "mtime" else []
+    dry = snakemake(work, "-n", *extra)
     assert dry.returncode == 0, dry.stderr[-2000:]
-    cfg = nnconfig.validate(yaml.safe_load(edited))
-    (holder,) = [b for b in batching.plan(nnconfig.expand(cfg), cfg["batching"])
-                 if any("problem~i/" in t.spec.name for t in b.tasks)]  # fmt: skip
+
+    def plan(text):
+        cfg = nnconfig.validate(yaml.safe_load(text))
+        return batching.plan(nnconfig.expand(cfg), cfg["batching"])
+
+    old = {b.digest for b in plan(TINY)}
+    changed = {b.rule for b in plan(edited) if b.digest not in old}
+    learning = [b for b in plan(edited) if b.study == "learning"]
+    assert 1 <= len(changed) <= 2 and len(changed) < len(learning)
     stats = dry.stdout[dry.stdout.index("Job stats") :]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
-    assert {rule for rule in jobs if rule.startswith("simulate_")} == {holder.rule}, stats
-    assert len(holder.tasks) < sum(len(b.tasks) for b in batching.plan(
-        nnconfig.expand(cfg), cfg["batching"]) if b.study == "learning")  # fmt: skip
+    assert {rule for rule in jobs if rule.startswith("simulate_")} == changed, stats
     assert jobs["analyze"] == "1" and "merge" not in jobs
 
 
@@ -350,8 +360,8 @@ def slurm_run(tmp_path_factory):
 @pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
                     reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
 def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
-    """Jobs really ran under sbatch, one submission per simulate batch and one per study, and
-    wrote the same data."""
+    """Jobs really ran under sbatch, one submission per simulate batch, per 50 merges and per
+    study, and wrote the same data."""
     if SLURM is None:
         pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
     work, output = request.getfixturevalue("slurm_run")
@@ -360,9 +370,12 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
     from nnfield import config as nnconfig
 
     cfg = nnconfig.validate(yaml.safe_load(TINY))
-    batches = batching.plan(nnconfig.expand(cfg), cfg["batching"])
-    expected = len(batches) + len(cfg["studies"])  # one per batch, one per study's merge+analysis
-    assert len(batches) > len(cfg["studies"])
+    points = nnconfig.expand(cfg)
+    batches = batching.plan(points, cfg["batching"])
+    merges = sum(spec.params["shards"] > 1 for specs in points.values() for spec in specs.values())
+    # one per batch, one per 50 merges (profile: group-components), one per study's analysis
+    expected = len(batches) + -(-merges // 50) + len(cfg["studies"])
+    assert len(batches) > len(cfg["studies"]) and merges > 1
     assert len(submitted) == expected, (len(submitted), expected)
     logs = sorted((work / "results").glob("*/logs/simulate/batch-*.log"))
     assert len(logs) == len(batches)

@@ -9,7 +9,11 @@ import time
 
 import psutil
 import pytest
+import yaml
 from test_workflow import ENV, SNAKEMAKE, snakemake
+
+from nnfield import batching
+from nnfield import config as nnconfig
 
 SLOW = """
 studies:
@@ -49,7 +53,9 @@ def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_p
     assert run.returncode == 0, run.stderr[-2000:]
     cmd = [*SNAKEMAKE, "--directory", str(killed), "--configfile", "tiny.yaml", "--cores", "1",
            SLOW_SHARD]  # fmt: skip
-    log = killed / "results/depth/logs/simulate/batch-0.log"
+    cfg = nnconfig.validate(yaml.safe_load(SLOW))
+    (batch,) = batching.plan(nnconfig.expand(cfg), cfg["batching"])  # both points, one job
+    log = killed / batch.log
     with subprocess.Popen(cmd, cwd=killed, env=ENV, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as main:  # fmt: skip
         job = None
@@ -66,7 +72,7 @@ def test_killed_simulate_job_leaves_nothing_trusted_and_rerun_is_identical(tmp_p
         job.send_signal(signal.SIGKILL)
         output, _ = main.communicate(timeout=300)
     assert not job.is_running()
-    assert main.returncode != 0 and "Error in rule simulate_depth_0" in output, output[-2000:]
+    assert main.returncode != 0 and f"Error in rule {batch.rule}" in output, output[-2000:]
     for shard in (FAST_SHARD, SLOW_SHARD):  # the finished point goes with its failed batch
         shard_dir = (killed / shard).parent
         assert not (killed / shard).exists(), shard

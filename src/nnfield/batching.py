@@ -2,36 +2,46 @@
 
 A process pays Python start-up, the JAX import and compilation (about 6 s on a workstation core)
 before any work, which for small points is most of the job.  The workflow therefore groups the
-shards of one study into *batches*: one Snakemake job, one process, one compilation per shape,
-and every task's file written exactly as a job of its own would write it (a point file does not
-depend on how points were batched; ``tests/test_batching.py``).
+shards of one study into *batches*: one Snakemake job, one process, and every task's file
+written exactly as a job of its own would write it (a point file does not depend on how points
+were batched; ``tests/test_batching.py``).
 
-Batches are formed per study in configuration order: tasks are added to the current batch until
-its estimated cost would pass ``batching.seconds`` or it holds ``batching.max_points`` tasks.  A
-task whose estimate alone passes the budget is a batch of its own.  Changing a parameter that does
-not enter the cost estimate (a seed, a learning rate, a temperature, a noise) reruns exactly the
-batch that holds the point; a change of size (width, networks, steps) or an added point can move
-the boundaries of the later batches of that study, which then rerun (same bytes, more work).
+Batch boundaries are content-defined, so that editing a sweep disturbs only the batches near
+the edit.  Walking a study's tasks in configuration order, a batch ends
 
-The cost estimate is a rough model of one CPU core's seconds (measured on the default
-configuration, within a factor of about 2-3); it steers batch sizes and SLURM walltime requests,
-never results.
+- after a task whose name hashes to 0 modulo ``R`` (a power of two near half the number of
+  average tasks that fit the budget), or
+- before a task that would take its estimated cost past ``batching.seconds`` or its size past
+  ``batching.max_points``.
+
+Every boundary after an edit falls where it fell before, from the first hash boundary past the
+edit on.  So a changed point reruns the batch that holds it (and, when its new name moves a hash
+boundary, one neighbour), and an added point reruns the batches around it.  Changing ``batching``
+itself, a study's seed, or enough sizes to move ``R`` reruns the study's batches.  Batches are
+named by a hash of their first task, so an unchanged batch keeps its rule and log name.
+
+The cost estimate is a rough model of one CPU core's seconds (within a factor of about 2-3 on
+the default configuration); it sets batch sizes and SLURM walltime requests, never results.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 from nnfield import layout
+from nnfield.atomic import atomic_path
 from nnfield.config import PointSpec
 
 SETUP_SECONDS = {"npoint": 2.0, "depth": 3.0, "learning": 3.0, "hidden": 1.0}
 """Per task: compilation (or a cache load) and set-up, by study."""
 
-SECONDS_PER_UNIT = {"npoint": 1e-8, "depth": 5e-10, "learning": 5e-8, "hidden": 1e-8,
+SECONDS_PER_UNIT = {"npoint": 1.3e-9, "depth": 5e-10, "learning": 5e-8, "hidden": 1e-8,
                     "teacher_student": 7e-9}  # fmt: skip
 """Per unit of :func:`work_units`, by study (the teacher-student problems of the learning study
 have their own unit)."""
@@ -39,13 +49,17 @@ have their own unit)."""
 
 def work_units(spec: PointSpec) -> tuple[str, float]:
     """(rate key, size of the whole point in that key's units): networks times the arithmetic of
-    one network (inputs x width for npoint, width^2 x depth x inputs for depth, steps x dim^2 for
-    the quadratic and barrier problems, steps x train size x width x (input dim + depth x width)
-    for teacher-student, steps x neurons^2 for hidden)."""
+    one network.  Per network that is width x n x (n + d) + T4 x T2 for npoint (hidden layer
+    and conditional covariance, then the (4-tuple) x (pair) product; n inputs of dimension d,
+    T_k tuples of k inputs), width^2 x depth x n for depth, steps x dim^2 for the quadratic and
+    barrier problems, steps x train size x width x (input dim + depth x width) for
+    teacher-student, and (burn-in + steps) x neurons^2 for hidden."""
     p = spec.params
     networks = float(p["networks"])
     if spec.study == "npoint":
-        return "npoint", networks * p["width"] * len(p["inputs"]) * p["input_dim"]
+        n, d = len(p["inputs"]), p["input_dim"]
+        pairs, quads = math.comb(n + 1, 2), math.comb(n + 3, 4)
+        return "npoint", networks * (p["width"] * n * (n + d) + quads * pairs)
     if spec.study == "depth":
         return "depth", networks * p["width"] ** 2 * p["depth"] * len(p["inputs"])
     if spec.study == "learning":
@@ -65,6 +79,10 @@ def estimated_seconds(spec: PointSpec) -> float:
     return SETUP_SECONDS[spec.study] + SECONDS_PER_UNIT[key] * units / spec.params["shards"]
 
 
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
 @dataclass(frozen=True)
 class Task:
     """One shard of one point: one simulate call, one file."""
@@ -76,19 +94,30 @@ class Task:
     def output(self) -> str:
         return layout.shard_path(self.spec.study, self.spec.name, self.shard)
 
+    @property
+    def label(self) -> str:
+        return f"{self.spec.name}#{self.shard}"
+
+    def to_dict(self) -> dict:
+        return {"spec": json.loads(self.spec.to_json()), "shard": self.shard, "out": self.output}
+
 
 @dataclass(frozen=True)
 class Batch:
-    """Tasks of one study run by one simulate job (``index`` counts from 0 within the study)."""
+    """Tasks of one study run by one simulate job."""
 
     study: str
-    index: int
     tasks: tuple[Task, ...]
+
+    @cached_property
+    def key(self) -> str:
+        """Eight hex digits naming the batch: a hash of its first task."""
+        return f"{_hash(self.study + '/' + self.tasks[0].label):016x}"[:8]
 
     @property
     def rule(self) -> str:
         """The Snakemake rule that runs this batch."""
-        return f"simulate_{self.study}_{self.index}"
+        return f"simulate_{self.study}_{self.key}"
 
     @property
     def outputs(self) -> list[str]:
@@ -96,20 +125,26 @@ class Batch:
 
     @property
     def log(self) -> str:
-        return f"{layout.RESULTS}/{self.study}/logs/simulate/batch-{self.index}.log"
+        return f"{layout.RESULTS}/{self.study}/logs/simulate/batch-{self.key}.log"
+
+    @property
+    def task_file(self) -> str:
+        """The batch's task list (input of its job; rewritten only when its content changes)."""
+        return f"{layout.RESULTS}/{self.study}/batches/{self.key}.json"
+
+    @cached_property
+    def content(self) -> str:
+        """The task file's text: every task's spec, shard and output path."""
+        tasks = [task.to_dict() for task in self.tasks]
+        return json.dumps({"study": self.study, "tasks": tasks}, sort_keys=True, indent=0) + "\n"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
 
     @property
     def seconds(self) -> float:
         return sum(estimated_seconds(task.spec) for task in self.tasks)
-
-    def arguments(self) -> str:
-        """The ``nnfield simulate`` arguments of every task, shell-quoted (a rule param, so a
-        changed point reruns its batch)."""
-        return " ".join(
-            f"--spec {shlex.quote(t.spec.to_json())} --shard {t.shard} "
-            f"--out {shlex.quote(t.output)}"
-            for t in self.tasks
-        )
 
     def runtime_minutes(self, attempt: int = 1) -> int:
         """SLURM walltime request: 5x the estimate, at least 10 minutes, times the attempt."""
@@ -126,21 +161,51 @@ def plan(
     budget, most = float(settings["seconds"]), int(settings["max_points"])
     batches: list[Batch] = []
     for study, specs in points.items():
+        tasks = [Task(spec, k) for spec in specs.values() for k in range(spec.params["shards"])]
+        if not tasks:
+            continue
+        costs = [estimated_seconds(task.spec) for task in tasks]
+        fit = min(most, max(1.0, budget * len(costs) / sum(costs)))
+        period = 2 ** max(0, round(math.log2(fit / 2))) if fit >= 2 else 1
         current: list[Task] = []
         cost = 0.0
-        for spec in specs.values():
-            for shard in range(spec.params["shards"]):
-                task = Task(spec, shard)
-                seconds = estimated_seconds(spec)
-                if current and (cost + seconds > budget or len(current) >= most):
-                    batches.append(Batch(study, _count(batches, study), tuple(current)))
-                    current, cost = [], 0.0
-                current.append(task)
-                cost += seconds
+        for task, seconds in zip(tasks, costs, strict=True):
+            if current and (cost + seconds > budget or len(current) >= most):
+                batches.append(Batch(study, tuple(current)))
+                current, cost = [], 0.0
+            current.append(task)
+            cost += seconds
+            if _hash(task.label) % period == 0:
+                batches.append(Batch(study, tuple(current)))
+                current, cost = [], 0.0
         if current:
-            batches.append(Batch(study, _count(batches, study), tuple(current)))
+            batches.append(Batch(study, tuple(current)))
     return batches
 
 
-def _count(batches: list[Batch], study: str) -> int:
-    return sum(batch.study == study for batch in batches)
+def write_task_file(batch: Batch) -> bool:
+    """Write the batch's task file unless it already holds exactly this content (so its mtime
+    changes only when the batch does); True when written."""
+    path = Path(batch.task_file)
+    try:
+        if path.read_text() == batch.content:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    with atomic_path(path) as tmp:
+        tmp.write_text(batch.content)
+    return True
+
+
+def read_task_file(path: str | Path) -> list[tuple[PointSpec, int, str]]:
+    """(spec, shard, output) of every task in a task file written by :func:`write_task_file`."""
+    from nnfield.config import ConfigError
+
+    try:
+        raw = json.loads(Path(path).read_text())
+        return [
+            (PointSpec.from_json(json.dumps(t["spec"])), int(t["shard"]), str(t["out"]))
+            for t in raw["tasks"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: not a readable batch task file ({err})") from err

@@ -57,19 +57,32 @@ def _simulate(args) -> None:
     from nnfield.store import write_dataset
     from nnfield.studies import load
 
-    shards = args.shard or [0] * len(args.spec)
-    if not (len(args.spec) == len(shards) == len(args.out)):
-        raise ConfigError(
-            f"simulate: {len(args.spec)} --spec, {len(args.shard)} --shard and {len(args.out)} "
-            "--out options; give one --out (and --shard, or none for shard 0) per --spec"
-        )
-    specs = [PointSpec.from_json(text) for text in args.spec]
+    if args.tasks is not None:
+        if args.spec or args.shard or args.out:
+            raise ConfigError("simulate: give either --tasks FILE or --spec/--shard/--out")
+        from nnfield.batching import read_task_file
+
+        rows = read_task_file(args.tasks)
+        if not rows:
+            raise ConfigError(f"{args.tasks}: a batch task file with no tasks")
+        specs, shards, outs = ([row[i] for row in rows] for i in range(3))
+    else:
+        specs, shards, outs = [PointSpec.from_json(t) for t in args.spec], args.shard, args.out
+        shards = shards or [0] * len(specs)
+        if not specs or not (len(specs) == len(shards) == len(outs)):
+            raise ConfigError(
+                f"simulate: {len(specs)} --spec, {len(args.shard)} --shard and {len(outs)} "
+                "--out options; give one --out (and --shard, or none for shard 0) per --spec"
+            )
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # as every study sets it; before any point
     enable_compilation_cache()
     if os.environ.get("SLURM_JOB_ID"):
         log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
                  os.environ.get("SLURMD_NODENAME", "?"))  # fmt: skip
     _check_device(args.device)
-    for i, (spec, shard, out) in enumerate(zip(specs, shards, args.out, strict=True)):
+    for i, (spec, shard, out) in enumerate(zip(specs, shards, outs, strict=True)):
         log.info("simulate [%d/%d] %s/%s shard %d", i + 1, len(specs), spec.study, spec.name,
                  shard)  # fmt: skip
         ds = load(spec.study).simulate(spec, shard, progress=log.info)
@@ -169,11 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="raw block sums of one or more points' shards")
-    p.add_argument("--spec", required=True, action="append",
-                   help="point spec as JSON (from the Snakefile); repeat for a batch")  # fmt: skip
+    p.add_argument("--tasks", type=Path,
+                   help="a batch task file (nnfield.batching), instead of --spec etc.")  # fmt: skip
+    p.add_argument("--spec", action="append", default=[],
+                   help="point spec as JSON; repeat for several points in one process")  # fmt: skip
     p.add_argument("--shard", type=int, action="append", default=[],
                    help="shard of the matching --spec (default 0)")  # fmt: skip
-    p.add_argument("--out", required=True, type=Path, action="append",
+    p.add_argument("--out", type=Path, action="append", default=[],
                    help="output file of the matching --spec")  # fmt: skip
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help="gpu: fail unless JAX sees a GPU (the config's `device`)")  # fmt: skip

@@ -8,16 +8,6 @@ wildcard_constraints:
     figure=r"[a-z0-9_]+",
 
 
-def point_spec(wildcards):
-    """The JSON spec of one point (a rule param, so a changed point reruns its jobs)."""
-    try:
-        return POINTS[wildcards.study][wildcards.point].to_json()
-    except KeyError:
-        raise WorkflowError(
-            f"no point {wildcards.point!r} in study {wildcards.study!r} of the configuration"
-        ) from None
-
-
 def shard_files(wildcards):
     spec = POINTS[wildcards.study][wildcards.point]
     return [

@@ -8,7 +8,7 @@ rule merge:
         "results/{study}/logs/merge/{point}.log",
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../envs/nnfield.yaml"
     shell:

@@ -1,6 +1,11 @@
 # Simulate jobs: each runs a batch of (point, shard) tasks of one study in one process and writes
 # each task's file as a job of its own would (nnfield.batching).  Batch rules are named
-# simulate_<study>_<k>; `--set-resources simulate:...` applies to all of them.
+# simulate_<study>_<key>; `--set-resources simulate:...` applies to all of them.
+#
+# A batch's tasks travel in its task file (results/<study>/batches/<key>.json), written here
+# when the workflow is evaluated and only when its content changed: the file is the job's input,
+# so a changed batch reruns under any rerun trigger (mtime included), and Snakemake's metadata
+# holds a digest per output rather than the batch's specs.
 
 
 def _batch_resources(batch):
@@ -26,16 +31,22 @@ SIMULATE_OVERRIDES = {
 }
 
 for _batch in BATCHES:
+    try:
+        batching.write_task_file(_batch)
+    except OSError as err:
+        raise WorkflowError(f"cannot write the batch task file {_batch.task_file}: {err}")
 
     rule:
         name:
             _batch.rule
+        input:
+            tasks=_batch.task_file,
         output:
             _batch.outputs,
         log:
             _batch.log,
         params:
-            tasks=_batch.arguments(),
+            digest=_batch.digest,
             device=DEVICE,
         threads: 1
         resources:
@@ -43,4 +54,4 @@ for _batch in BATCHES:
         conda:
             "../envs/nnfield.yaml"
         shell:
-            "nnfield simulate {params.tasks} --device {params.device} 2> {log:q}"
+            "nnfield simulate --tasks {input.tasks:q} --device {params.device} 2> {log:q}"
