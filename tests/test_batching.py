@@ -92,11 +92,11 @@ def test_walltime_is_five_times_the_estimate_above_the_floor():
         "seed": 1, "networks": 10_000_000, "block_size": 100_000, "widths": [1000],
         "families": [{"name": "erf", "arch": "erf",
                       "inputs": [0.1, 0.3, 0.5, 0.7, 0.9, 1.0]}]}}})  # fmt: skip
-    (batch,) = batching.plan(big, {"seconds": 120, "max_points": 100})
+    (batch,) = batching.plan(big, {"seconds": 240, "max_points": 100})
     assert batch.seconds > 200  # well above the 10-minute floor's 120 s
     assert batch.runtime_minutes() == math.ceil(5 * batch.seconds / 60)
     assert batch.runtime_minutes(3) == 3 * batch.runtime_minutes()
-    small = batching.plan(_points(TWO_STUDIES), {"seconds": 120, "max_points": 100})
+    small = batching.plan(_points(TWO_STUDIES), {"seconds": 240, "max_points": 100})
     assert all(b.runtime_minutes() == 10 and b.runtime_minutes(2) == 20 for b in small)
 
 
@@ -191,4 +191,4 @@ def test_batching_keys_are_validated():
     bad = {**copy.deepcopy(TWO_STUDIES), "batching": {"max_points": 0}}
     with pytest.raises(config.ConfigError, match=r"batching\.max_points"):
         config.validate(bad)
-    assert config.validate(TWO_STUDIES)["batching"] == {"seconds": 120, "max_points": 100}
+    assert config.validate(TWO_STUDIES)["batching"] == {"seconds": 240, "max_points": 100}

@@ -8,6 +8,7 @@ rule analyze:
         "results/{study}/logs/analyze.log",
     params:
         options=analysis_options,
+    priority: 100000  # as soon as ready: a finished study never waits for others
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

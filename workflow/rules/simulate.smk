@@ -49,6 +49,7 @@ for _batch in BATCHES:
             digest=_batch.digest,
             device=DEVICE,
         threads: 1
+        priority: max(1, round(_batch.seconds))  # longest first: analyses can start sooner
         resources:
             **_batch_resources(_batch),
         conda:
