@@ -31,6 +31,14 @@ onstart:
     nnconfig.write_record(CONFIG, layout.CONFIG_RECORD)
 
 
+onsuccess:
+    batching.remove_stale_task_files(BATCHES)
+
+
+onerror:
+    batching.remove_stale_task_files(BATCHES)
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/merge.smk"

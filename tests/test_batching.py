@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from test_reliability import ENV
@@ -30,6 +31,7 @@ def test_plan_holds_every_task_once_in_order_within_limits(seconds, most):
     assert tasks == expected  # each exactly once, in configuration order
     assert len({b.rule for b in batches}) == len(batches)
     assert len({b.task_file for b in batches}) == len(batches)
+    assert all(len(b.key) == 16 for b in batches)
     for batch in batches:
         assert {t.spec.study for t in batch.tasks} == {batch.study}
         assert len(batch.tasks) <= most
@@ -108,24 +110,53 @@ def test_cost_estimates_grow_with_size_and_inputs():
     assert batching.work_units(many)[1] > 30 * batching.work_units(small)[1]  # T4 x T2 term
 
 
-def test_task_file_is_rewritten_only_when_its_batch_changes(tmp_path, monkeypatch):
+def test_task_files_are_written_once_named_by_content_and_cleaned(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (batch,) = [b for b in batching.plan(_points(TWO_STUDIES), {"seconds": 1e9, "max_points": 100})
-                if b.study == "learning"]  # fmt: skip
+    plan = batching.plan(_points(TWO_STUDIES), {"seconds": 1e9, "max_points": 100})
+    (batch,) = [b for b in plan if b.study == "learning"]
     assert batching.write_task_file(batch)
-    stamp = (tmp_path / batch.task_file).stat().st_mtime_ns
-    assert not batching.write_task_file(batch)
-    assert (tmp_path / batch.task_file).stat().st_mtime_ns == stamp
-    rows = batching.read_task_file(batch.task_file)
+    path = tmp_path / batch.task_file
+    stamp = path.stat().st_mtime_ns
+    assert not batching.write_task_file(batch) and path.stat().st_mtime_ns == stamp
+    rows = batching.read_task_file(batch.task_file, digest=batch.digest)
     assert [(s.to_json(), k, o) for s, k, o in rows] == [
         (t.spec.to_json(), t.shard, t.output) for t in batch.tasks
     ]
     spec = batch.tasks[0].spec
     other = batching.Batch(batch.study, (batching.Task(
         config.PointSpec(spec.study, spec.name, spec.seed + 1, spec.params), 0),))  # fmt: skip
-    assert other.task_file == batch.task_file and batching.write_task_file(other)
-    assert json.loads((tmp_path / batch.task_file).read_text())["tasks"][0]["spec"]["seed"] == (
-        spec.seed + 1)  # fmt: skip
+    assert other.key == batch.key and other.task_file != batch.task_file
+    assert batching.write_task_file(other) and path.exists()  # the old one stays until a run ends
+    with pytest.raises(config.ConfigError, match="changed since the workflow planned it"):
+        batching.read_task_file(batch.task_file, digest=other.digest)
+    assert batching.remove_stale_task_files([other]) == [Path(batch.task_file)]
+    assert not path.exists() and (tmp_path / other.task_file).exists()
+
+
+def test_duplicate_batch_names_are_refused(monkeypatch):
+    monkeypatch.setattr(batching, "_hash", lambda text: 0)  # every task a boundary, one name
+    with pytest.raises(ValueError, match="same name"):
+        batching.plan(_points(TWO_STUDIES), {"seconds": 240, "max_points": 100})
+
+
+def test_appended_heavier_points_leave_earlier_batches_alone():
+    """Each task's hash period depends on its own cost only: appending an ensemble of costlier
+    points (which moves the study's mean cost) keeps every earlier batch but the last."""
+
+    def sweep(neurons):
+        return {"studies": {"hidden": {
+            "seed": 1, "networks": 200, "block_size": 20, "steps": 200, "burn_in": 20,
+            "time_blocks": 2,
+            "ensembles": [{"name": f"n{n}", "weights": "cycle", "neurons": n,
+                           "contractions": [round(0.1 + 0.002 * i, 3) for i in range(300)]}
+                          for n in neurons]}}}  # fmt: skip
+
+    settings = {"seconds": 240.0, "max_points": 100}
+    before = batching.plan(_points(sweep([8, 16])), settings)
+    after = batching.plan(_points(sweep([8, 16, 48])), settings)
+    added, gone = _changed(before, after)
+    assert len(before) > 10 and len(gone) <= 1, (len(gone), len(before))
+    assert all(t.spec.params["ensemble"] == "n48" for b in added[1:] for t in b.tasks)
 
 
 def _simulate(*args: str) -> subprocess.CompletedProcess:

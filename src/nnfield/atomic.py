@@ -23,14 +23,15 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, remove_stale: bool = True) -> Iterator[Path]:
     """A temporary path ``.NAME.*.tmp`` beside ``path`` to write to; renamed onto ``path`` when
     the block succeeds, deleted when it fails.  Stale temporaries of ``path`` are removed first,
     and the file gets the usual permissions (mkstemp's are 0600; results are meant to be
     shared)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    if remove_stale:  # a glob of the folder: skipped by writers of many files in one folder
+        remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -9,16 +9,21 @@ were batched; ``tests/test_batching.py``).
 Batch boundaries are content-defined, so that editing a sweep disturbs only the batches near
 the edit.  Walking a study's tasks in configuration order, a batch ends
 
-- after a task whose name hashes to 0 modulo ``R`` (a power of two near half the number of
-  average tasks that fit the budget), or
+- after a task whose name hashes to 0 modulo its period ``R`` (a power of two near half the
+  number of tasks of its own cost that fit the budget: it depends on that task alone), or
 - before a task that would take its estimated cost past ``batching.seconds`` or its size past
   ``batching.max_points``.
 
 Every boundary after an edit falls where it fell before, from the first hash boundary past the
-edit on.  So a changed point reruns the batch that holds it (and, when its new name moves a hash
-boundary, one neighbour), and an added point reruns the batches around it.  Changing ``batching``
-itself, a study's seed, or enough sizes to move ``R`` reruns the study's batches.  Batches are
-named by a hash of their first task, so an unchanged batch keeps its rule and log name.
+edit on.  So a changed point reruns the batch that holds it (and, when its new name or cost
+moves a boundary, one neighbour), and an added point reruns the batches around it.  Changing
+``batching`` itself or a study's seed reruns the study's batches.  Batches are named by a hash of
+their first task, so an unchanged batch keeps its rule and log name.
+
+Each batch's task list is a file named by the batch and a hash of its content, written once
+(never overwritten) when the workflow is evaluated and removed when a run ends without it in
+the plan.  It is the batch job's input, so a changed batch (a new file, newer than the outputs)
+reruns under any rerun trigger.
 
 The cost estimate is a rough model of one CPU core's seconds (within a factor of about 2-3 on
 the default configuration); it sets batch sizes and SLURM walltime requests, never results.
@@ -111,8 +116,8 @@ class Batch:
 
     @cached_property
     def key(self) -> str:
-        """Eight hex digits naming the batch: a hash of its first task."""
-        return f"{_hash(self.study + '/' + self.tasks[0].label):016x}"[:8]
+        """Sixteen hex digits naming the batch: a hash of its first task."""
+        return f"{_hash(self.study + '/' + self.tasks[0].label):016x}"
 
     @property
     def rule(self) -> str:
@@ -129,8 +134,8 @@ class Batch:
 
     @property
     def task_file(self) -> str:
-        """The batch's task list (input of its job; rewritten only when its content changes)."""
-        return f"{layout.RESULTS}/{self.study}/batches/{self.key}.json"
+        """The batch's task list (input of its job), named by the batch and its content."""
+        return f"{layout.RESULTS}/{self.study}/batches/{self.key}-{self.digest[:16]}.json"
 
     @cached_property
     def content(self) -> str:
@@ -138,8 +143,9 @@ class Batch:
         tasks = [task.to_dict() for task in self.tasks]
         return json.dumps({"study": self.study, "tasks": tasks}, sort_keys=True, indent=0) + "\n"
 
-    @property
+    @cached_property
     def digest(self) -> str:
+        """sha256 of the task file's content."""
         return hashlib.sha256(self.content.encode()).hexdigest()
 
     @property
@@ -161,51 +167,76 @@ def plan(
     budget, most = float(settings["seconds"]), int(settings["max_points"])
     batches: list[Batch] = []
     for study, specs in points.items():
-        tasks = [Task(spec, k) for spec in specs.values() for k in range(spec.params["shards"])]
-        if not tasks:
-            continue
-        costs = [estimated_seconds(task.spec) for task in tasks]
-        fit = min(most, max(1.0, budget * len(costs) / sum(costs)))
-        period = 2 ** max(0, round(math.log2(fit / 2))) if fit >= 2 else 1
         current: list[Task] = []
         cost = 0.0
-        for task, seconds in zip(tasks, costs, strict=True):
-            if current and (cost + seconds > budget or len(current) >= most):
-                batches.append(Batch(study, tuple(current)))
-                current, cost = [], 0.0
-            current.append(task)
-            cost += seconds
-            if _hash(task.label) % period == 0:
-                batches.append(Batch(study, tuple(current)))
-                current, cost = [], 0.0
+        for spec in specs.values():
+            seconds = estimated_seconds(spec)
+            for task in (Task(spec, k) for k in range(spec.params["shards"])):
+                if current and (cost + seconds > budget or len(current) >= most):
+                    batches.append(Batch(study, tuple(current)))
+                    current, cost = [], 0.0
+                current.append(task)
+                cost += seconds
+                if _hash(task.label) % period(seconds, settings) == 0:
+                    batches.append(Batch(study, tuple(current)))
+                    current, cost = [], 0.0
         if current:
             batches.append(Batch(study, tuple(current)))
+    keys = [(b.study, b.key) for b in batches]
+    if len(set(keys)) != len(keys):  # 64-bit hashes: not expected in any real sweep
+        raise ValueError("two simulate batches got the same name; rename a point of the sweep")
     return batches
 
 
+def period(seconds: float, settings: Mapping[str, float]) -> int:
+    """R of a task of estimated ``seconds``: a power of two near half the number of such tasks
+    that fit one batch (1 when fewer than three fit)."""
+    fit = min(float(settings["max_points"]), float(settings["seconds"]) / seconds)
+    return 2 ** max(0, round(math.log2(fit / 2))) if fit >= 2 else 1
+
+
 def write_task_file(batch: Batch) -> bool:
-    """Write the batch's task file unless it already holds exactly this content (so its mtime
-    changes only when the batch does); True when written."""
+    """Write the batch's task file unless it exists (its name holds its content's hash, so it
+    is never rewritten and its mtime is when this content was first planned); True when
+    written."""
     path = Path(batch.task_file)
-    try:
-        if path.read_text() == batch.content:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    with atomic_path(path) as tmp:
+    if path.exists():
+        return False
+    with atomic_path(path, remove_stale=False) as tmp:
         tmp.write_text(batch.content)
     return True
 
 
-def read_task_file(path: str | Path) -> list[tuple[PointSpec, int, str]]:
-    """(spec, shard, output) of every task in a task file written by :func:`write_task_file`."""
+def remove_stale_task_files(batches: list[Batch]) -> list[Path]:
+    """Delete the task files of the planned studies that no batch of the plan uses (after a
+    run: a reverted config then writes its files anew, newer than outputs made in between)."""
+    keep = {Path(b.task_file) for b in batches}
+    removed = []
+    for study in sorted({b.study for b in batches}):
+        for path in Path(layout.RESULTS, study, "batches").glob("*.json"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def read_task_file(path: str | Path, digest: str | None = None) -> list[tuple[PointSpec, int, str]]:
+    """(spec, shard, output) of every task in a task file written by :func:`write_task_file`;
+    with ``digest``, refuse a file whose content hash differs (changed since it was planned)."""
     from nnfield.config import ConfigError
 
     try:
-        raw = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: not a readable batch task file ({err})") from err
+    if digest is not None and hashlib.sha256(text.encode()).hexdigest() != digest:
+        raise ConfigError(f"{path}: changed since the workflow planned it (content hash "
+                          "differs); run snakemake again")  # fmt: skip
+    try:
+        raw = json.loads(text)
         return [
             (PointSpec.from_json(json.dumps(t["spec"])), int(t["shard"]), str(t["out"]))
             for t in raw["tasks"]
         ]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{path}: not a readable batch task file ({err})") from err

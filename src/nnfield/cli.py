@@ -62,7 +62,7 @@ def _simulate(args) -> None:
             raise ConfigError("simulate: give either --tasks FILE or --spec/--shard/--out")
         from nnfield.batching import read_task_file
 
-        rows = read_task_file(args.tasks)
+        rows = read_task_file(args.tasks, digest=args.digest)
         if not rows:
             raise ConfigError(f"{args.tasks}: a batch task file with no tasks")
         specs, shards, outs = ([row[i] for row in rows] for i in range(3))
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="raw block sums of one or more points' shards")
     p.add_argument("--tasks", type=Path,
                    help="a batch task file (nnfield.batching), instead of --spec etc.")  # fmt: skip
+    p.add_argument("--digest", help="sha256 the --tasks file must have (from the workflow)")
     p.add_argument("--spec", action="append", default=[],
                    help="point spec as JSON; repeat for several points in one process")  # fmt: skip
     p.add_argument("--shard", type=int, action="append", default=[],

@@ -2,10 +2,11 @@
 # each task's file as a job of its own would (nnfield.batching).  Batch rules are named
 # simulate_<study>_<key>; `--set-resources simulate:...` applies to all of them.
 #
-# A batch's tasks travel in its task file (results/<study>/batches/<key>.json), written here
-# when the workflow is evaluated and only when its content changed: the file is the job's input,
-# so a changed batch reruns under any rerun trigger (mtime included), and Snakemake's metadata
-# holds a digest per output rather than the batch's specs.
+# A batch's tasks travel in its task file (results/<study>/batches/<key>-<hash>.json), named by
+# its content and written once, by the main Snakemake process, when the workflow is evaluated:
+# the file is the job's input, so a changed batch reruns under any rerun trigger (mtime
+# included), and Snakemake's metadata holds a digest per output rather than the batch's specs.
+# Files no batch uses are removed when a run ends (Snakefile: onsuccess, onerror).
 
 
 def _batch_resources(batch):
@@ -24,17 +25,18 @@ def _batch_resources(batch):
 
 
 # `--set-resources simulate:...` as Snakemake parsed it: the unevaluated values of its Resource
-# objects (an expression such as 2*attempt stays one; tests/test_workflow.py checks this).
+# objects (tests/test_workflow.py checks constant values).
 SIMULATE_OVERRIDES = {
     name: getattr(value, "_value", value)
     for name, value in workflow.resource_settings.overwrite_resources.get("simulate", {}).items()
 }
 
 for _batch in BATCHES:
-    try:
-        batching.write_task_file(_batch)
-    except OSError as err:
-        raise WorkflowError(f"cannot write the batch task file {_batch.task_file}: {err}")
+    if workflow.is_main_process:  # not in the inner snakemake of each SLURM job
+        try:
+            batching.write_task_file(_batch)
+        except OSError as err:
+            raise WorkflowError(f"cannot write the batch task file {_batch.task_file}: {err}")
 
     rule:
         name:
@@ -49,10 +51,11 @@ for _batch in BATCHES:
             digest=_batch.digest,
             device=DEVICE,
         threads: 1
-        priority: max(1, round(_batch.seconds))  # longest first: analyses can start sooner
+        priority: min(99999, max(1, round(_batch.seconds)))  # longest first; analyses rank higher
         resources:
             **_batch_resources(_batch),
         conda:
             "../envs/nnfield.yaml"
         shell:
-            "nnfield simulate --tasks {input.tasks:q} --device {params.device} 2> {log:q}"
+            "nnfield simulate --tasks {input.tasks:q} --digest {params.digest}"
+            " --device {params.device} 2> {log:q}"
