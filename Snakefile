@@ -1,5 +1,5 @@
-# nnfield workflow: config -> simulate (batches of point x shard tasks) -> merge (per point) -> analyze (per
-# study) -> figures.  Generic over studies; see README.md.
+# nnfield workflow: config -> simulate (batches of point x shard tasks) -> merge (per point) ->
+# analyze (per study) -> figures.  Generic over studies; see README.md.
 import json
 
 from snakemake.utils import min_version, validate
