@@ -14,8 +14,8 @@ Discrete time (SGLD on a quadratic, hidden-state dynamics with linear f):
     The entropy production of one step from a Gaussian p_t is the Kullback-Leibler divergence of
     the forward pair law p_t(q) K(q -> q') from the time-reversed one p_{t+1}(q') K(q' -> q);
     in the stationary state it is 1/2 tr(G_r^-1 G) - n with G the covariance of (q, q') and G_r
-    that of (q', q) (PHYSICS.md section 4).
-Hidden-state dynamics x' = g W x + s xi (PHYSICS.md section 4, linear f with gain g, noise
+    that of (q', q) (docs/hidden.md).
+Hidden-state dynamics x' = g W x + s xi (docs/hidden.md, linear f with gain g, noise
 Xi = s^2 I) are the case M = g W; their stationary production does not depend on s, and for a
 normal M (eigenvalues lambda_k) it is sum_k 2 (Im lambda_k)^2 / (1 - |lambda_k|^2), which gives
 a^2 (n - tr O^2) / (1 - a^2) for M = a O with O orthogonal or a permutation.
@@ -198,3 +198,65 @@ ENSEMBLE_TRACE_SQUARE = {"orthogonal": 1.0, "permutation": 2.0}
 """E tr O^2 over Haar-random orthogonal O (n >= 2) and over uniformly random permutations
 (fixed points of P^2: E[fixed points] + 2 E[2-cycles] = 1 + 1), so the ensemble-mean production
 is a^2 (n - E tr O^2) / (1 - a^2)."""
+
+
+def ring_production_taylor(
+    ring_size: int, rings: int, contraction: float, coupling_matrix, gain: float = 1.0
+) -> tuple[float, float, float]:
+    """(ep, d ep / d eps, 1/2 d^2 ep / d eps^2) at eps = 0 of the coupled rings' stationary
+    production per step, W = I_D (x) a P + eps C (x) I_m, M = g W (any noise s), differentiated
+    exactly (not fitted) from the normal-matrix form sum_k 2 (Im lambda_k)^2 / (1 - |lambda_k|^2)
+    with lambda_k = g (a omega_j + eps c_k): so ep = c0 + c1 eps + c2 eps^2 + O(eps^3).
+
+    Per eigenvalue pair, with A = g a, s = sin(theta_j), c_k = x + i y, u = cos(theta_j) x + s y,
+    numerator N(e) = 2 (A s + e y)^2 and denominator Q(e) = 1 - A^2 - 2 A u e - |c_k|^2 e^2 in
+    e = g eps: f = N / Q, f'(0) = N1 / Q0 - N0 Q1 / Q0^2 and
+    f''(0) = N2 / Q0 - 2 N1 Q1 / Q0^2 - N0 Q2 / Q0^2 + 2 N0 Q1^2 / Q0^3 (Nk, Qk the k-th
+    derivatives at 0).  c1 vanishes for chain couplings (their spectrum is symmetric, c -> -c).
+    """
+    theta = 2 * np.pi * np.arange(ring_size) / ring_size
+    c = np.linalg.eigvals(np.atleast_2d(np.asarray(coupling_matrix, dtype=np.float64)))
+    big_a = gain * contraction
+    if not big_a < 1:
+        raise ValueError("the uncoupled rings are unstable (g a >= 1)")
+    s, cos = np.sin(theta)[None, :], np.cos(theta)[None, :]
+    x, y = c.real[:, None], c.imag[:, None]
+    u = cos * x + s * y
+    n0, n1, n2 = 2 * big_a**2 * s**2, 4 * big_a * s * y, 4 * y**2
+    q0, q1, q2 = 1 - big_a**2, -2 * big_a * u, -2 * (x**2 + y**2)
+    f0 = n0 / q0
+    f1 = n1 / q0 - n0 * q1 / q0**2
+    f2 = n2 / q0 - 2 * n1 * q1 / q0**2 - n0 * q2 / q0**2 + 2 * n0 * q1**2 / q0**3
+    f0, f1, f2 = (np.broadcast_to(f, u.shape).sum() for f in (f0, f1, f2))
+    return float(f0), float(gain * f1), float(0.5 * gain**2 * f2)
+
+
+def production_taylor(m0, m1, noise) -> tuple[float, float, float]:
+    """(c0, c1, c2) of the stationary production per step of x' = (M0 + eps M1) x + xi,
+    xi ~ N(0, Xi), as ep = c0 + c1 eps + c2 eps^2 + O(eps^3), by exact perturbation theory of
+    the discrete Lyapunov equation (any M0, M1; no normality assumed):
+        Sigma = Sigma0 + eps Sigma1 + eps^2 Sigma2,  Sigma_k = M0 Sigma_k M0^T + R_k,
+        R0 = Xi, R1 = M1 S0 M0^T + M0 S0 M1^T, R2 = M1 S1 M0^T + M0 S1 M1^T + M1 S0 M1^T,
+    then G = G0 + eps G1 + eps^2 G2 (and G_r likewise) and the Neumann series of G_r^-1 in
+    ep = 1/2 tr(G_r^-1 G) - n."""
+    m0 = np.atleast_2d(np.asarray(m0, dtype=np.float64))
+    m1 = np.atleast_2d(np.asarray(m1, dtype=np.float64))
+    xi = _as_matrix(noise, m0.shape[0])
+    n = m0.shape[0]
+    s0 = linalg.solve_discrete_lyapunov(m0, xi)
+    s1 = linalg.solve_discrete_lyapunov(m0, m1 @ s0 @ m0.T + m0 @ s0 @ m1.T)
+    s2 = linalg.solve_discrete_lyapunov(m0, m1 @ s1 @ m0.T + m0 @ s1 @ m1.T + m1 @ s0 @ m1.T)
+    sig, mats = (s0, s1, s2), (m0, m1, np.zeros_like(m0))
+
+    def lag(k):  # eps^k coefficient of Sigma M^T
+        return sum(sig[i] @ mats[k - i].T for i in range(k + 1))
+
+    g = [np.block([[sig[k], lag(k)], [lag(k).T, sig[k]]]) for k in range(3)]
+    g_r = [np.block([[sig[k], lag(k).T], [lag(k), sig[k]]]) for k in range(3)]
+    inv = np.linalg.inv(g_r[0])
+    a1, a2 = inv @ g_r[1], inv @ g_r[2]
+    t0 = np.trace(inv @ g[0])
+    t1 = np.trace(inv @ g[1]) - np.trace(a1 @ inv @ g[0])
+    t2 = (np.trace(inv @ g[2]) - np.trace(a1 @ inv @ g[1])
+          + np.trace((a1 @ a1 - a2) @ inv @ g[0]))  # fmt: skip
+    return 0.5 * float(t0) - n, 0.5 * float(t1), 0.5 * float(t2)
