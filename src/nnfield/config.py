@@ -434,7 +434,14 @@ def _check_hidden(cfg: Mapping[str, Any]) -> None:
         if ens["weights"] == "rings" and ens["subsystems"] < 2 and any(ens.get("couplings", [])):
             raise ConfigError(f"config key '{where}.subsystems': coupled rings need at least 2 "
                               "rings (subsystems)")  # fmt: skip
+        if cfg["block_size"] % ens["initial_states"]:
+            raise ConfigError(f"config key '{where}.initial_states': {ens['initial_states']} "
+                              f"does not divide block_size = {cfg['block_size']} (replicas of "
+                              "one weight draw share a block)")  # fmt: skip
         if ens["weights"] == "mixture":
+            if ens["initial_states"] > 1:
+                raise ConfigError(f"config key '{where}.initial_states': the P/P^T mixture "
+                                  "alternates members network by network; use 1")  # fmt: skip
             if ens["activation"] != "linear" or ens["bias"]:
                 raise ConfigError(f"config key '{where}.activation': the annealed P/P^T "
                                   "mixture needs activation linear and bias 0 (its component "
@@ -653,6 +660,8 @@ def expand_hidden(cfg: Mapping[str, Any]) -> list[PointSpec]:
                                 "noise": float(noise), "bias": float(ens["bias"]),
                                 "dtype": cfg["dtype"], **common,
                             }  # fmt: skip
+                            if ens["initial_states"] > 1:  # absent at 1: earlier specs keep
+                                params["initial_states"] = int(ens["initial_states"])  # hashes
                             name = (
                                 f"ensemble~{ens['name']}/a~{_number(float(a))}/"
                                 + ("" if k is None else f"k~{_number(float(k))}/")

@@ -1,10 +1,11 @@
-"""Noisy hidden-state dynamics of many networks in parallel, in JAX (PHYSICS.md section 4).
+"""Noisy hidden-state dynamics of many networks in parallel, in JAX (docs/hidden.md).
 
 One step of network j (weights W_j, bias b_j quenched):
     x' = f(W x + b) + s xi,  xi ~ N(0, I_n),  f(u) = g u (linear) or tanh(g u),
 so the kernel is Gaussian around f(W x + b) and the medium entropy of a step is the bulk-loss
 difference [H(x | x') - H(x' | x)] / s^2 with H(y | x) = |y - f(W x + b)|^2 / 2 (nats).
-A block of networks runs ``burn_in`` unrecorded steps from x = 0, then ``time_blocks`` blocks of
+A block of networks runs ``burn_in`` unrecorded steps from its initial states (x = 0 unless
+given), then ``time_blocks`` blocks of
 ``block_steps`` measured steps.  Per network, returned to the host (sums in float64):
     medium (T_b,)          medium entropy summed over each time block
     system (T_b,)          ln p(x at its start) - ln p(x at its end), the system term of the
@@ -21,6 +22,8 @@ A block of networks runs ``burn_in`` unrecorded steps from x = 0, then ``time_bl
                            Gaussians, and its part without ln p_mix(x) - ln p_mix(x')
     xbar1 (D,), xbar2 (D, D), xbar_lag (D, D)   time sums of the subsystem averages
                            x̄_t = A x_t, of x̄_t x̄_t^T and of x̄_t x̄_{t+1}^T
+    current_sq (D, D)      time sum of j_t^2, j_t = x̄^mu_t x̄^nu_{t+1} - x̄^nu_t x̄^mu_{t+1} the
+                           one-step current of subsystems mu, nu
     finite                 whether every recorded number of the network is finite
 Memory is O(networks x n^2) per block, whatever the trajectory length.  Step t of a block draws
 its noise from fold_in(fold_in(key, block), t) for the whole block at once.
@@ -51,6 +54,7 @@ class Trajectories:
     xbar1: np.ndarray  # (B, M, D)
     xbar2: np.ndarray  # (B, M, D, D)
     xbar_lag: np.ndarray  # (B, M, D, D)
+    current_sq: np.ndarray  # (B, M, D, D)
     finite: np.ndarray  # (B, M) bool
 
 
@@ -75,10 +79,11 @@ def make_block_function(
     components: int = 0,
     dtype=jnp.float32,
 ):
-    """A jitted ``(key, block, weights, bias, gain, noise_std, averaging, density, comp) ->
-    tuple``.
+    """A jitted ``(key, block, weights, bias, gain, noise_std, averaging, density, comp,
+    initial) -> tuple``.
 
-    weights (M, n, n), bias (M, n), averaging (D, n); ``density`` = (mean (M, n), precision
+    weights (M, n, n), bias (M, n), averaging (D, n), initial (M, n) the states x_0 before the
+    burn-in; ``density`` = (mean (M, n), precision
     (M, n, n), logdet (M,)) of each network's exact stationary Gaussian, or None to fit one to
     the trajectory; ``comp`` = (W_c (C, n, n), mean_c (C, n), precision_c (C, n, n), logdet_c
     (C,)) of the mixture components (ignored when ``components`` is 0).  Gain and noise are
@@ -94,7 +99,7 @@ def make_block_function(
         return gain * u if activation == "linear" else jnp.tanh(gain * u)
 
     @jax.jit
-    def run(key, block, weights, bias, gain, noise_std, averaging, density, comp):
+    def run(key, block, weights, bias, gain, noise_std, averaging, density, comp, initial):
         w = weights.astype(dtype)
         b = bias.astype(dtype)
         gain = jnp.asarray(gain, dtype)
@@ -123,7 +128,7 @@ def make_block_function(
         def burn(t, carry):
             return advance(t, *carry)
 
-        x0 = jnp.zeros((m, n), dtype)
+        x0 = initial.astype(dtype)
         x, u = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain)))
         uc = comp_drift(x) if components else None
         d = averaging.shape[0]
@@ -131,7 +136,7 @@ def make_block_function(
         fit = density is None
         x64 = x.astype(jnp.float64)
         moments = (x64, x64[:, :, None] * x64[:, None, :]) if fit else ()
-        xbar = (zeros_d, jnp.zeros((m, d, d)), jnp.zeros((m, d, d)))
+        xbar = (zeros_d, jnp.zeros((m, d, d)), jnp.zeros((m, d, d)), jnp.zeros((m, d, d)))
 
         def measured(t, carry):
             x, u, uc, sums, moments, xbar = carry
@@ -156,9 +161,10 @@ def make_block_function(
                 m1, m2 = moments
                 moments = (m1 + x164, m2 + x164[:, :, None] * x164[:, None, :])
             xb0, xb1 = x64 @ averaging.T, x164 @ averaging.T
-            s1, s2, lag = xbar
-            xbar = (s1 + xb1, s2 + xb1[:, :, None] * xb1[:, None, :],
-                    lag + xb0[:, :, None] * xb1[:, None, :])  # fmt: skip
+            s1, s2, lag, jsq = xbar
+            pair = xb0[:, :, None] * xb1[:, None, :]
+            xbar = (s1 + xb1, s2 + xb1[:, :, None] * xb1[:, None, :], lag + pair,
+                    jsq + (pair - jnp.swapaxes(pair, 1, 2)) ** 2)  # fmt: skip
             return x1, u1, uc1, (med, ann_t, ann_m), moments, xbar
 
         def time_block(carry, r):

@@ -1,4 +1,4 @@
-"""Weight ensembles of the hidden study (PHYSICS.md section 4), sampled in NumPy.
+"""Weight ensembles of the hidden study (docs/hidden.md), sampled in NumPy.
 
 Every kind is scaled by a contraction a, the spectral radius of W (exactly, realisation by
 realisation), so the linear dynamics x' = g W x + s xi is stable for g a < 1:
@@ -80,6 +80,19 @@ class WeightEnsemble:
             raise ValueError(f"{self.subsystems} subsystems do not divide {self.neurons} neurons")
 
     @property
+    def symmetric_weights(self) -> bool:
+        """Whether every W of the ensemble is symmetric by construction (``symmetric``, and
+        ``ginibre`` at k = 0): then, for linear f with isotropic noise, the medium entropy of
+        every step equals ln p(x') - ln p(x), so the production vanishes sample by sample."""
+        return self.kind == "symmetric" or (self.kind == "ginibre"
+                                            and self.antisymmetric_fraction == 0)  # fmt: skip
+
+    @property
+    def shared_weights(self) -> bool:
+        """Whether every network of the ensemble has the same W (``cycle``, ``rings``)."""
+        return self.kind in ("cycle", "rings")
+
+    @property
     def ring_size(self) -> int:
         return self.neurons // self.subsystems
 
@@ -129,7 +142,7 @@ class WeightEnsemble:
 
     def closed_form_production(self, gain: float = 1.0) -> float | None:
         """Ensemble-mean stationary production per step of the linear dynamics where a closed
-        form exists (PHYSICS.md section 4; any noise s), else None."""
+        form exists (docs/hidden.md; any noise s), else None."""
         from nnfield.theory import thermo
 
         n, a = self.neurons, gain * self.contraction

@@ -1,22 +1,29 @@
 """Figure ``hidden_entropy``: entropy production of noisy hidden-state dynamics.
 
-Six panels, all in nats per step per neuron, Monte Carlo points with jackknife errors over exact
-curves (lines: ensemble means; dashed where the curve is the linear g -> 0 reference of a tanh
-ensemble) and crosses (the exact mean over the very networks simulated):
+Nine panels, Monte Carlo points with jackknife errors over exact curves (lines: ensemble means;
+dashed where the curve is the linear g -> 0 reference of a tanh ensemble) and crosses (the exact
+mean over the very networks simulated); productions in nats per step per neuron:
 (a) against the contraction a for cycle / permutation / orthogonal / symmetric weights (marker
     shape: noise s, which the production does not depend on);
-(b) against the antisymmetric fraction k of Ginibre weights (0 for symmetric W);
+(b) against the antisymmetric fraction k of Ginibre weights (0 at k = 0 is an identity);
 (c) the P/P^T mixture: conditioned on W (quenched) every member produces n a^2/(1 - a^2), while
-    the annealed production is 0;
-(d) coupled rings against eps, with the fitted quadratic form (dotted) and its symmetry z;
-(e) tanh networks across the gain g = 1, with the linear reference for g < 1;
-(f) coupled rings: equal-time correlation and probability current of the ring averages.
+    the annealed one-step pair-law KL is 0 by an identity;
+(d) coupled rings against eps: the even quartic fit (dotted) and its c2 against the exact
+    Onsager coefficient;
+(e) tanh networks across the gain g = 1 for every noise s, with the linear reference;
+(f) the same as ep s^2, which is constant in s where the production comes from a deterministic
+    attractor (open grey markers: flagged not ergodic);
+(g) coupled rings: equal-time correlation and probability current of the ring averages;
+(h) what the ring averages see: the fraction of the production visible at the coarse level and
+    the information flow between the rings, against exact lines;
+(i) the one-step current of the ring averages: uncertainty product against the bound 1.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from matplotlib.ticker import MaxNLocator
 
 from nnfield.figures import style
 
@@ -137,27 +144,66 @@ def _panel_rings(ax, ds):
         if name in fits:
             f = fits.index(name)
             c = ds["ring_fit_value"].values[f]
-            z = float(ds["ring_fit_symmetry_z"].values[f])
+            se2 = float(ds["ring_fit_se"].values[f][1])
+            exact = float(ds["ring_c2_exact"].values[f])
             eps = np.linspace(float(one["coupling"].min()), float(one["coupling"].max()), 41)
-            ax.plot(eps, c[0] + c[1] * eps + c[2] * eps**2, ":", color=color, lw=1.2)
-            label += f"\nc2={c[2]:.3g}±{float(ds['ring_fit_se'].values[f][2]):.2g}, c1/se={z:.1f}"
+            ax.plot(eps, c[0] + c[1] * eps**2 + c[2] * eps**4, ":", color=color, lw=1.2)
+            label += f"\nc2 = {c[1]:.3g} ± {se2:.2g} (exact {exact:.3g})"
         _errorbar(ax, one["coupling"].values, one["ep"].values, one["ep_se"].values, color,
                   MARKERS[i % len(MARKERS)], label)  # fmt: skip
     ax.set(
         xlabel="coupling eps",
         ylabel="entropy production / step / neuron",
-        title="(d) coupled rings: a quadratic form in eps",
+        title="(d) coupled rings: Onsager coefficient c2",
     )
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.legend()
+
+
+def _tanh_by_noise(ax, sel: xr.Dataset, full: xr.Dataset, scaled: bool) -> None:
+    """tanh points against g, one marker per noise; flagged (not ergodic) points open grey."""
+    noises = sorted(set(sel["noise"].values.tolist()))
+    var = "ep_s2" if scaled else "ep"
+    flagged_label = "flagged: not ergodic"
+    for i, name in enumerate(dict.fromkeys(sel["ensemble"].values.tolist())):
+        one = _points(sel, ensemble=name)
+        if not scaled:
+            _curve(ax, full, name, "gain", "0.3", dashed=True,
+                   label="linear f" if i == 0 else None)  # fmt: skip
+        for j, s in enumerate(noises):
+            pts = _points(one, noise=s).sortby("gain")
+            ok = pts["ergodic"].values.astype(bool) if "ergodic" in pts else np.ones(
+                pts.sizes["point"], bool)  # fmt: skip
+            color = PALETTE[j % len(PALETTE)]
+            g, y, e = pts["gain"].values, pts[var].values, pts[f"{var}_se"].values
+            _errorbar(ax, g[ok], y[ok], e[ok], color, MARKERS[i % len(MARKERS)],
+                      f"{name}, s={s:g}")  # fmt: skip
+            if (~ok).any():
+                ax.plot(g[~ok], y[~ok], MARKERS[i % len(MARKERS)], mfc="none", color="0.5",
+                        ms=6, label=flagged_label)  # fmt: skip
+                flagged_label = None
 
 
 def _panel_gain(ax, ds):
     sel = _points(ds, activation="tanh")
     if not sel.sizes["point"]:
         return _empty(ax, "no tanh ensemble configured")
-    _by_ensemble(ax, sel, ds, "gain", dashed=True)
+    _tanh_by_noise(ax, sel, ds, scaled=False)
     ax.axvline(1.0, color="0.5", lw=0.8)
-    ax.set(xlabel="gain g", title="(e) tanh across g = 1 (dashed: linear f)")
+    ax.set(xlabel="gain g", ylabel="entropy production / step / neuron",
+           title="(e) tanh across g = 1, every noise s")  # fmt: skip
+    ax.set_yscale("log")
+    ax.legend()
+
+
+def _panel_gain_scaled(ax, ds):
+    sel = _points(ds, activation="tanh")
+    if not sel.sizes["point"]:
+        return _empty(ax, "no tanh ensemble configured")
+    _tanh_by_noise(ax, sel, ds, scaled=True)
+    ax.axvline(1.0, color="0.5", lw=0.8)
+    ax.set(xlabel="gain g", ylabel="ep x s^2",
+           title="(f) tanh: ep s^2 (constant in s on an attractor)")  # fmt: skip
     ax.set_yscale("log")
     ax.legend()
 
@@ -184,8 +230,61 @@ def _panel_subsystems(ax, ds):
     ax.set(
         xlabel="coupling eps",
         ylabel="ring averages 1 and 2",
-        title="(f) subsystem averages: correlation, current",
+        title="(g) ring averages: correlation, current",
     )
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.legend()
+
+
+def _ring_thermo_points(ds: xr.Dataset):
+    sel = _points(ds, weights="rings")
+    if not sel.sizes["point"] or "ep_coarse" not in ds:
+        return None
+    return sel
+
+
+def _panel_coarse(ax, ds):
+    sel = _ring_thermo_points(ds)
+    if sel is None:
+        return _empty(ax, "no linear coupled rings configured")
+    for i, name in enumerate(dict.fromkeys(sel["ensemble"].values.tolist())):
+        one = _points(sel, ensemble=name).sortby("coupling")
+        eps = one["coupling"].values
+        color = PALETTE[i % len(PALETTE)]
+        _errorbar(ax, eps, 100 * one["coarse_fraction"].values,
+                  100 * one["coarse_fraction_se"].values, color, "o",
+                  f"{name}: 100 x ep_coarse / ep")  # fmt: skip
+        ax.plot(eps, 100 * one["coarse_fraction_exact"].values, "-", color=color, lw=0.8)
+        flow = one["information_flow"].isel(subsystem=0)
+        _errorbar(ax, eps, 100 * flow.values,
+                  100 * one["information_flow_se"].isel(subsystem=0).values, color, "s",
+                  f"{name}: 100 x info flow into ring 1", filled=False)  # fmt: skip
+        ax.plot(eps, 100 * one["information_flow_exact"].isel(subsystem=0).values, "--",
+                color=color, lw=0.8)  # fmt: skip
+    ax.set(xlabel="coupling eps", ylabel="percent / nats x 100 per step",
+           title="(h) seen by the ring averages")  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.legend()
+
+
+def _panel_tur(ax, ds):
+    sel = _ring_thermo_points(ds)
+    if sel is None or not np.isfinite(sel["tur_product"].values).any():
+        return _empty(ax, "no ring current (antisymmetric coupling) configured")
+    for i, name in enumerate(dict.fromkeys(sel["ensemble"].values.tolist())):
+        one = _points(sel, ensemble=name).sortby("coupling")
+        pair = {"subsystem": 0, "subsystem2": 1}
+        y = one["tur_product"].isel(pair).values
+        if not np.isfinite(y).any():
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        eps = one["coupling"].values
+        _errorbar(ax, eps, y, one["tur_product_se"].isel(pair).values, color, "o", name)
+        ax.plot(eps, one["tur_product_exact"].isel(pair).values, "x", color="black", ms=5)
+    ax.axhline(1.0, color="black", lw=0.8, label="bound (discrete-time TUR)")
+    ax.set(xlabel="coupling eps", ylabel="Var(j)/<j>^2 (e^sigma - 1) / 2",
+           title="(i) ring current: uncertainty relation")  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.legend()
 
 
@@ -194,10 +293,10 @@ def hidden_entropy(ds: xr.Dataset):
     import matplotlib.pyplot as plt
 
     style.apply()
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
-    for ax, panel in zip(axes.ravel(), (_panel_contraction, _panel_fraction, _panel_mixture,
-                                        _panel_rings, _panel_gain, _panel_subsystems),
-                         strict=True):  # fmt: skip
+    fig, axes = plt.subplots(3, 3, figsize=(15, 13))
+    panels = (_panel_contraction, _panel_fraction, _panel_mixture, _panel_rings, _panel_gain,
+              _panel_gain_scaled, _panel_subsystems, _panel_coarse, _panel_tur)  # fmt: skip
+    for ax, panel in zip(axes.ravel(), panels, strict=True):
         panel(ax, ds)
     fig.suptitle("Hidden variables: entropy production of x' = f(Wx + b) + s xi (nats)")
     fig.tight_layout()

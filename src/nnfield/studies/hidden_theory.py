@@ -1,9 +1,9 @@
 """Study-level theory of the hidden study: exact curves along the swept parameters and the
-quadratic fit of the coupled rings' production against eps.
+coupled rings' Onsager coefficient c2 (measured by an even quartic fit, against its exact value).
 
 Curves are ensemble means of the exact stationary production of the *linear* dynamics with the
 point's gain (for tanh points: the g -> 0 reference), per neuron, on a dense grid: closed forms
-where PHYSICS.md section 4 has them (cycle, mixture, permutation, orthogonal, symmetric, rings),
+where docs/hidden.md has them (cycle, mixture, permutation, orthogonal, symmetric, rings),
 otherwise (ginibre) the mean over CURVE_DRAWS weight draws with common random numbers along the
 grid, so the curve is smooth.  NaN where the linear dynamics is unstable (g rho(W) >= 1).
 """
@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from nnfield import stats
 from nnfield.hidden_weights import WeightEnsemble
 
 AXES = ("contraction", "antisymmetric_fraction", "coupling", "gain")
@@ -31,13 +32,24 @@ META = {
                  "(closed form, or the mean over curve draws)", "nats"),
     "curve_draws": ("weight draws averaged by the curve (0: closed form)", "1"),
     "ring_fit_ensemble": ("coupled-ring ensemble of the fit", "1"),
-    "ring_fit_value": ("least-squares coefficient c_k of ep = c0 + c1 eps + c2 eps^2",
-                       "nats"),
-    "ring_fit_se": ("standard error of ring_fit_value", "nats"),
-    "ring_fit_exact": ("the same fit of the exact production at the same eps", "nats"),
+    "ring_fit_value": ("least-squares coefficient c_k of ep = c0 + c2 eps^2 + c4 eps^4 fitted "
+                       "to the Monte Carlo ep (even in eps by an identity)", "nats"),
+    "ring_fit_se": ("standard error of ring_fit_value (propagated jackknife errors)", "nats"),
     "ring_fit_chi2": ("chi^2 of the fit", "1"),
     "ring_fit_dof": ("degrees of freedom of the fit", "1"),
-    "ring_fit_symmetry_z": ("c1 / se(c1): the form is even in eps where |z| is small", "1"),
+    "ring_c2_exact": ("exact Onsager coefficient 1/2 d^2 ep / d eps^2 at eps = 0 (exact "
+                      "derivative of the normal-matrix production, not a fit)", "nats"),
+    "ring_c1_exact": ("exact d ep / d eps at eps = 0: zero by the identity W(-eps) = S W(eps) S "
+                      "(rounding only)", "nats"),
+    "ring_c2_design_bias": ("the fit's map applied to the exact ep at the simulated eps, minus "
+                            "ring_c2_exact: the design's truncation bias", "nats"),
+    "ring_c2_z": ("(fitted c2 - ring_c2_exact) / its standard error", "1"),
+    "ring_c2_zcrit": ("Student-t critical value for ring_c2_z at the default significance "
+                      "(network blocks - 1 dof)", "1"),
+    "ring_c2_quadratic": ("c2 of the quadratic-only fit c0 + c2 eps^2 (absorbs the eps^4 term)",
+                          "nats"),
+    "ring_c2_quadratic_se": ("standard error of ring_c2_quadratic", "nats"),
+    "ring_c2_quadratic_z": ("(ring_c2_quadratic - ring_c2_exact) / its standard error", "1"),
     "coefficient": ("power k of eps", "1"),
 }  # fmt: skip
 
@@ -110,8 +122,20 @@ def curves(params: Sequence[Mapping]) -> xr.Dataset:
 
 
 def ring_fits(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
-    """ep = c0 + c1 eps + c2 eps^2 by least squares for every coupled-ring ensemble
-    (at each a, g, s) with >= 3 couplings; the same fit of the exact values alongside."""
+    """The Onsager coefficient c2 of every coupled-ring ensemble (at each a, g, s) with >= 3
+    distinct |eps|, measured against its exact value.
+
+    ep(eps) is even in eps exactly (W(-eps) = S W(eps) S with S = diag(+-1) per ring, an
+    orthogonal similarity), so the Monte Carlo values are fitted by ordinary least squares to
+    c0 + c2 eps^2 + c4 eps^4 (the eps^4 term keeps the quartic part out of c2), with errors
+    propagated from the points' jackknife errors.  The reference is ring_c2_exact =
+    1/2 d^2 ep / d eps^2 at eps = 0 from thermo.ring_production_taylor (exact differentiation,
+    not a fit); ring_c2_design_bias is the same least-squares map applied to the exact ep at the
+    simulated eps minus c2_exact (the O(eps^4 c6) bias of the design, exact).  The quadratic-only
+    fit c0 + c2 eps^2 is kept alongside (ring_c2_quadratic) to show its eps^4 bias."""
+    from nnfield.hidden_weights import chain_coupling
+    from nnfield.theory.thermo import ring_production_taylor
+
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
         if p["weights"] == "rings":
@@ -121,37 +145,57 @@ def ring_fits(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
     rows = []
     for key, idx in groups.items():
         eps = np.array([params[i]["coupling"] for i in idx], dtype=np.float64)
-        if len(np.unique(eps)) < 3:
+        if len(np.unique(np.abs(eps))) < 3:
             continue
+        p = params[idx[0]]
+        n, d = int(p["neurons"]), int(p["subsystems"])
         y = study["ep"].values[idx]
         se = study["ep_se"].values[idx]
-        design = np.stack([np.ones_like(eps), eps, eps**2], axis=1)
-        # ordinary least squares with propagated errors: on a grid symmetric in eps, an even
-        # function gives c1 = 0 exactly whatever its eps^4 part (weights from the Monte Carlo
-        # errors would break that symmetry)
-        solve = np.linalg.pinv(design)  # (3, points)
-        beta = solve @ y
-        se_beta = np.sqrt(np.einsum("kp,p,kp->k", solve, se**2, solve))
+        exact_y = study["ep_closed_form"].values[idx]
+        quartic = np.linalg.pinv(np.stack([np.ones_like(eps), eps**2, eps**4], axis=1))
+        quadratic = np.linalg.pinv(np.stack([np.ones_like(eps), eps**2], axis=1))
+        beta = quartic @ y
+        se_beta = np.sqrt(np.einsum("kp,p,kp->k", quartic, se**2, quartic))
+        design = np.stack([np.ones_like(eps), eps**2, eps**4], axis=1)
         chi2 = float(np.sum(((y - design @ beta) / se) ** 2))
-        beta_exact = solve @ study["ep_closed_form"].values[idx]
-        rows.append((key, beta, se_beta, beta_exact, chi2, len(idx) - 3))
+        _, c1, c2 = ring_production_taylor(n // d, d, float(p["contraction"]),
+                                           chain_coupling(d, p["coupling_matrix"]),
+                                           float(p["gain"]))  # fmt: skip
+        c2 /= n
+        c2_quad = float(quadratic[1] @ y)
+        se_quad = float(np.sqrt(np.sum(quadratic[1] ** 2 * se**2)))
+        blocks = int(p["networks"]) // int(p["block_size"])
+        crit = stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, 1, stats.jackknife_dof(blocks))
+        rows.append({
+            "value": beta, "se": se_beta, "chi2": chi2, "dof": len(idx) - 3, "c2_exact": c2,
+            "c1_exact": c1 / n, "design_bias": float(quartic[1] @ exact_y) - c2,
+            "z": (beta[1] - c2) / se_beta[1], "quadratic": c2_quad, "quadratic_se": se_quad,
+            "quadratic_z": (c2_quad - c2) / se_quad, "zcrit": crit, "key": key,
+        })  # fmt: skip
     if not rows:
         return xr.Dataset()
+    col = lambda k: [r[k] for r in rows]  # noqa: E731
     return xr.Dataset(
         {
-            "ring_fit_ensemble": (("ring_fit",), [r[0][0] for r in rows]),
-            "ring_fit_coupling_matrix": (("ring_fit",), [r[0][1] for r in rows]),
-            "ring_fit_contraction": (("ring_fit",), [r[0][2] for r in rows]),
-            "ring_fit_gain": (("ring_fit",), [r[0][3] for r in rows]),
-            "ring_fit_noise": (("ring_fit",), [r[0][4] for r in rows]),
-            "ring_fit_value": (("ring_fit", "coefficient"), np.stack([r[1] for r in rows])),
-            "ring_fit_se": (("ring_fit", "coefficient"), np.stack([r[2] for r in rows])),
-            "ring_fit_exact": (("ring_fit", "coefficient"), np.stack([r[3] for r in rows])),
-            "ring_fit_chi2": (("ring_fit",), [r[4] for r in rows]),
-            "ring_fit_dof": (("ring_fit",), np.array([r[5] for r in rows], dtype=np.int64)),
-            "ring_fit_symmetry_z": (("ring_fit",), [r[1][1] / r[2][1] for r in rows]),
+            "ring_fit_ensemble": (("ring_fit",), [r["key"][0] for r in rows]),
+            "ring_fit_coupling_matrix": (("ring_fit",), [r["key"][1] for r in rows]),
+            "ring_fit_contraction": (("ring_fit",), [r["key"][2] for r in rows]),
+            "ring_fit_gain": (("ring_fit",), [r["key"][3] for r in rows]),
+            "ring_fit_noise": (("ring_fit",), [r["key"][4] for r in rows]),
+            "ring_fit_value": (("ring_fit", "coefficient"), np.stack(col("value"))),
+            "ring_fit_se": (("ring_fit", "coefficient"), np.stack(col("se"))),
+            "ring_fit_chi2": (("ring_fit",), col("chi2")),
+            "ring_fit_dof": (("ring_fit",), np.array(col("dof"), dtype=np.int64)),
+            "ring_c2_exact": (("ring_fit",), col("c2_exact")),
+            "ring_c1_exact": (("ring_fit",), col("c1_exact")),
+            "ring_c2_design_bias": (("ring_fit",), col("design_bias")),
+            "ring_c2_z": (("ring_fit",), col("z")),
+            "ring_c2_zcrit": (("ring_fit",), col("zcrit")),
+            "ring_c2_quadratic": (("ring_fit",), col("quadratic")),
+            "ring_c2_quadratic_se": (("ring_fit",), col("quadratic_se")),
+            "ring_c2_quadratic_z": (("ring_fit",), col("quadratic_z")),
         },
-        coords={"coefficient": np.arange(3)},
+        coords={"coefficient": np.array([0, 2, 4])},
     )
 
 
