@@ -61,7 +61,7 @@ studies:
     ensembles:
       - {name: mix, weights: mixture, neurons: 6, contractions: [0.5]}
       - {name: rings, weights: rings, neurons: 8, subsystems: 2, contractions: [0.5],
-         couplings: [-0.1, 0.0, 0.1]}
+         couplings: [-0.1, 0.0, 0.05, 0.1]}
 """
 
 
@@ -123,7 +123,7 @@ def test_hidden_study_runs_through_the_workflow(finished_run):
     results = finished_run / "results"
     assert (results / "figures/hidden_entropy.png").stat().st_size > 0
     ds = xr.open_dataset(results / "hidden/hidden.nc")
-    assert ds.sizes["point"] == 4 and ds.sizes["ring_fit"] == 1
+    assert ds.sizes["point"] == 5 and ds.sizes["ring_fit"] == 1  # 3 distinct |eps|: c2 and c4
     assert np.isfinite(ds["annealed"].sel(point=ds["weights"] == "mixture")).all()
     assert (ds["nonfinite"] == 0).all()
     for name, var in ds.variables.items():

@@ -184,28 +184,28 @@ def _tanh_by_noise(ax, sel: xr.Dataset, full: xr.Dataset, scaled: bool) -> None:
                 flagged_label = None
 
 
-def _panel_gain(ax, ds):
+def _tanh_panel(ax, ds, scaled: bool) -> None:
+    """(e) ep against g at every noise (scaled False), or (f) ep s^2 (scaled True)."""
     sel = _points(ds, activation="tanh")
     if not sel.sizes["point"]:
         return _empty(ax, "no tanh ensemble configured")
-    _tanh_by_noise(ax, sel, ds, scaled=False)
+    _tanh_by_noise(ax, sel, ds, scaled=scaled)
     ax.axvline(1.0, color="0.5", lw=0.8)
-    ax.set(xlabel="gain g", ylabel="entropy production / step / neuron",
-           title="(e) tanh across g = 1, every noise s")  # fmt: skip
-    ax.set_yscale("log")
+    if scaled:
+        ax.set(ylabel="ep x s^2", title="(f) tanh: ep s^2 (constant in s on an attractor)")
+    else:
+        ax.set(ylabel="entropy production / step / neuron",
+               title="(e) tanh across g = 1, every noise s")  # fmt: skip
+    ax.set(xlabel="gain g", yscale="log")
     ax.legend()
+
+
+def _panel_gain(ax, ds):
+    _tanh_panel(ax, ds, scaled=False)
 
 
 def _panel_gain_scaled(ax, ds):
-    sel = _points(ds, activation="tanh")
-    if not sel.sizes["point"]:
-        return _empty(ax, "no tanh ensemble configured")
-    _tanh_by_noise(ax, sel, ds, scaled=True)
-    ax.axvline(1.0, color="0.5", lw=0.8)
-    ax.set(xlabel="gain g", ylabel="ep x s^2",
-           title="(f) tanh: ep s^2 (constant in s on an attractor)")  # fmt: skip
-    ax.set_yscale("log")
-    ax.legend()
+    _tanh_panel(ax, ds, scaled=True)
 
 
 def _panel_subsystems(ax, ds):
