@@ -11,8 +11,8 @@ mean over the very networks simulated); productions in nats per step per neuron:
 (d) coupled rings against eps: the even quartic fit (dotted) and its c2 against the exact
     Onsager coefficient;
 (e) tanh networks across the gain g = 1 for every noise s, with the linear reference;
-(f) the same as ep s^2, which is constant in s where the production comes from a deterministic
-    attractor (open grey markers: flagged not ergodic);
+(f) the same as ep s^2, which tends to a constant as s -> 0 where the noiseless dynamics moves
+    on an attractor (open grey markers: flagged not ergodic);
 (g) coupled rings: equal-time correlation and probability current of the ring averages;
 (h) what the ring averages see: the fraction of the production visible at the coarse level and
     the information flow between the rings, against exact lines;
@@ -192,7 +192,7 @@ def _tanh_panel(ax, ds, scaled: bool) -> None:
     _tanh_by_noise(ax, sel, ds, scaled=scaled)
     ax.axvline(1.0, color="0.5", lw=0.8)
     if scaled:
-        ax.set(ylabel="ep x s^2", title="(f) tanh: ep s^2 (constant in s on an attractor)")
+        ax.set(ylabel="ep x s^2", title="(f) tanh: ep s^2 (-> constant as s -> 0 on an attractor)")
     else:
         ax.set(ylabel="entropy production / step / neuron",
                title="(e) tanh across g = 1, every noise s")  # fmt: skip

@@ -17,7 +17,8 @@ disorder of W and the time noise):
               (ergodic = 0) when it is not stationary and ergodic on the simulated time scale;
   annealed    the annealed (W not conditioned on) one-step pair-law KL of the P/P^T mixture,
               whose one-step kernel mixes the two members: 0 by an identity, while each member
-              produces n a^2 / (1 - a^2) (annealed_medium: its medium part, which fluctuates);
+              produces n (g a)^2 / (1 - (g a)^2) (annealed_medium: its medium part, which
+              fluctuates);
   subsystem_corr, subsystem_current   equal-time correlation of the subsystem averages x̄^mu
               across subsystems and the antisymmetric lag-1 covariance (probability current),
               with exact values for linear f;
@@ -449,7 +450,7 @@ def analyze_point(
         per["ep"], per["time_var"], finite, replicas, int(p["time_blocks"]),
         0.0 if identity else rho1))  # fmt: skip
     alpha = stats.DEFAULT_SIGNIFICANCE / 2
-    one_sided = stats.bonferroni_z(2 * alpha, 1)  # P(Z > z) = alpha / 2
+    one_sided = stats.bonferroni_z(2 * alpha, 1)  # P(Z > z) = alpha
     drift_ok = identity or abs(float(out["drift_z"])) < stats.bonferroni_t(alpha, 1, dof)
     replicas_ok = not float(out["replica_z"]) > one_sided  # NaN (one replica) passes
     blocks_ok = not rho1 > max_rho  # NaN (identity) passes
@@ -497,8 +498,8 @@ ANALYSIS_META = {
     "ep_medium": ("medium part of ep (time-averaged bulk-loss difference / s^2)", "nats"),
     "ep_system": ("system part of ep, (ln p(x_start) - ln p(x_end)) / steps (p exact for linear "
                   "f, a Gaussian fit for tanh): how much the choice of p can matter", "nats"),
-    "ep_s2": ("ep times s^2: constant in s where the production comes from a deterministic "
-              "attractor (ep ~ 1 / s^2)", "nats"),
+    "ep_s2": ("ep times s^2: tends to a constant as s -> 0 where the noiseless dynamics moves "
+              "on an attractor (ep ~ 1 / s^2)", "nats"),
     "annealed": ("one-step pair-law KL of the annealed process (W not conditioned on, so not "
                  "Markov): a lower bound on the quenched mean production E_W ep_W and on the "
                  "path-law KL of any window of the annealed process, not on its rate per step; "
