@@ -154,6 +154,60 @@ def learning_lines(ds: xr.Dataset) -> None:
             print(f"    {name} ift_one_step: ESS fraction {fraction:.4f}")
 
 
+def _pm(ds: xr.Dataset, name: str, i: int, index=()) -> str:
+    value = ds[name].values[(i, *index)]
+    err = ds[f"{name}_se"].values[(i, *index)] if f"{name}_se" in ds else np.nan
+    exact = ds[f"{name}_exact"].values[(i, *index)] if f"{name}_exact" in ds else np.nan
+    return f"{value:.5g} +- {err:.2g} (exact {exact:.5g})"
+
+
+def hidden_lines(ds: xr.Dataset) -> None:
+    """Every point's production with its checks; ring Onsager coefficients; what the subsystem
+    averages see.  Each value is one point: its error is a jackknife over network blocks."""
+    print(f"hidden: {ds.sizes['point']} points")
+    for i, name in enumerate(ds["point"].values):
+        kind = "identity" if ds["ep_identity"].values[i] else f"z {ds['ep_z'].values[i]:.2f}"
+        print(f"  {name}: ep {ds['ep'].values[i]:.5g} +- {ds['ep_se'].values[i]:.2g}, "
+              f"exact {ds['ep_exact'].values[i]:.5g} ({kind}; rounding bound "
+              f"{ds['ep_rounding_bound'].values[i]:.2g}), ep s^2 {ds['ep_s2'].values[i]:.4g}, "
+              f"system {ds['ep_system'].values[i]:.2g}, drift z {ds['drift_z'].values[i]:.2f}, "
+              f"replica z {ds['replica_z'].values[i]:.2f}, rho1 "
+              f"{ds['time_block_correlation'].values[i]:.3f}, ergodic "
+              f"{int(ds['ergodic'].values[i])}")  # fmt: skip
+        if "annealed" in ds and np.isfinite(ds["annealed"].values[i]):
+            print(f"    annealed {ds['annealed'].values[i]:.2g}, medium part "
+                  f"{ds['annealed_medium'].values[i]:.2g} +- "
+                  f"{ds['annealed_medium_se'].values[i]:.2g}")  # fmt: skip
+        if "ep_coarse" in ds and np.isfinite(ds["ep_coarse"].values[i]):
+            coarse = _pm(ds, "ep_coarse", i)
+            fraction = _pm(ds, "coarse_fraction", i)
+            flow = _pm(ds, "information_flow", i, (0,))
+            tur = _pm(ds, "tur_product", i, (0, 1))
+            print(f"    coarse {coarse}, fraction {fraction}, flow into 0 {flow}, TUR {tur}")
+    zs = [ds["ep_z"].values[np.isfinite(ds["ep_z"].values)]]
+    for name in ("ep_coarse", "coarse_fraction", "information_flow", "tur_product"):
+        if name in ds:
+            exact, value, se = (ds[k].values for k in (f"{name}_exact", name, f"{name}_se"))
+            ok = np.isfinite(exact) & (exact != 0) & np.isfinite(value)
+            if name == "tur_product":  # the (mu, nu) and (nu, mu) entries are the same number
+                ok &= np.triu(np.ones(exact.shape[-2:], bool), 1)
+            zs.append(((value - exact) / se)[ok])
+    z = np.concatenate(zs)
+    print(f"  measured against exact (ep, coarse production and fraction, flows, TUR): max |z| "
+          f"{np.abs(z).max():.2f} over {z.size} values; the flows of one point share its "
+          f"trajectories")  # fmt: skip
+    if "ring_fit" in ds.dims:
+        for f in range(ds.sizes["ring_fit"]):
+            c2, se = ds["ring_fit_value"].values[f, 1], ds["ring_fit_se"].values[f, 1]
+            print(f"  rings {ds['ring_fit_ensemble'].values[f]}: c2 {c2:.4g} +- {se:.2g}, exact "
+                  f"{ds['ring_c2_exact'].values[f]:.4g}, z {ds['ring_c2_z'].values[f]:.2f} "
+                  f"(critical {ds['ring_c2_zcrit'].values[f]:.2f}), design bias "
+                  f"{ds['ring_c2_design_bias'].values[f]:.2g}; quadratic-only "
+                  f"{ds['ring_c2_quadratic'].values[f]:.4g} +- "
+                  f"{ds['ring_c2_quadratic_se'].values[f]:.2g}, z "
+                  f"{ds['ring_c2_quadratic_z'].values[f]:.2f}")  # fmt: skip
+
+
 def main() -> None:
     results = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
     npoint = xr.open_dataset(results / "npoint" / "npoint.nc")
@@ -161,6 +215,7 @@ def main() -> None:
     coupling_lines(npoint)
     depth_lines(xr.open_dataset(results / "depth" / "depth.nc"))
     learning_lines(xr.open_dataset(results / "learning" / "learning.nc"))
+    hidden_lines(xr.open_dataset(results / "hidden" / "hidden.nc"))
 
 
 if __name__ == "__main__":
