@@ -95,3 +95,47 @@ def test_point_hash_changes_with_parameters():
     other = broken(lambda c: c["studies"]["npoint"]["families"][0].update(sigma_w0=2.0))
     b = config.expand(config.validate(other))["npoint"]["family~relu/width~2"]
     assert a.sha256 != b.sha256
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("studies", "npoint", "families", 0, "inputs", 1), float("nan")),
+        (("studies", "npoint", "analysis", "significance"), float("nan")),
+        (("studies", "learning", "problems", 0, "temperatures", 0), float("inf")),
+        (("studies", "hidden", "ensembles", 0, "gains", 0), float("nan")),
+        (("studies", "hidden", "analysis", "max_block_correlation"), float("-inf")),
+    ],
+)  # fmt: skip
+def test_every_non_finite_number_is_refused_naming_its_key(path, value):
+    """YAML's .nan and .inf pass a JSON schema's number checks; each is refused by key, wherever
+    it stands (the default config with one number replaced)."""
+    cfg = config.load(config.DEFAULT_CONFIG_PATH)
+    target = cfg
+    for part in path[:-1]:
+        target = target.setdefault(part, {}) if isinstance(part, str) else target[part]
+    target[path[-1]] = value
+    with pytest.raises(config.ConfigError, match="is not a finite number") as info:
+        config.validate(cfg)
+    where = config._key_path(path)
+    assert f"'{where}'" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("study", "edit", "named"),
+    [
+        ("hidden", lambda s: s["ensembles"][0].update(contractions=[0.3, 0.3000001]),
+         "contraction = 0.3 and 0.3000001"),
+        ("learning", lambda s: s["problems"][0].update(learning_rates=[0.05, 0.0500000001]),
+         "learning_rate = 0.05 and 0.0500000001"),
+        ("hidden", lambda s: s["ensembles"][0].update(noises=[0.1, 0.1]), "listed twice"),
+    ],
+)  # fmt: skip
+def test_points_whose_names_collide_are_refused_naming_both_values(study, edit, named):
+    """Names print numbers to 6 significant digits and the sweep is keyed by name: two values
+    closer than that would collapse into one point, holding the last value."""
+    cfg = config.load(config.DEFAULT_CONFIG_PATH)
+    edit(cfg["studies"][study])
+    with pytest.raises(config.ConfigError, match=f"'studies.{study}'") as info:
+        config.validate(cfg)
+    assert "both named" in str(info.value) and named in str(info.value), str(info.value)

@@ -105,6 +105,7 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
         raise ConfigError(f"config key '<top level>': must be a mapping of keys to values, got "
                           f"{type(config).__name__}")  # fmt: skip
     config = copy.deepcopy(dict(config))
+    _refuse_nonfinite(config)
     schema = load_schema(schema_path)
     validator = _fill_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(
@@ -120,7 +121,42 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
             more = f" (also: {', '.join(others)}{f' and {rest} more' if rest else ''})"
         raise ConfigError(f"config key '{first_path}': {first_detail}{more}")
     _cross_checks(config)
+    _check_point_names(config)
     return config
+
+
+def _refuse_nonfinite(value: Any, path: tuple = ()) -> None:
+    """Refuse NaN and infinities anywhere in the config (YAML's .nan and .inf pass a JSON schema's
+    number checks): a NaN significance or threshold would switch a check off in silence, and an
+    infinite size would run out of memory."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{_key_path(path)}': {value} is not a finite number")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_nonfinite(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _refuse_nonfinite(item, (*path, i))
+
+
+def _check_point_names(config: Mapping[str, Any]) -> None:
+    """Refuse two points of a study with one name: names print numbers to 6 significant digits
+    and the sweep is keyed by name, so nearby values would otherwise collapse into one point."""
+    for study, cfg in config.get("studies", {}).items():
+        seen: dict[str, PointSpec] = {}
+        for spec in EXPANDERS[study](cfg):
+            other = seen.setdefault(spec.name, spec)
+            if other is spec:
+                continue
+            keys = sorted(set(spec.params) | set(other.params))
+            diff = [f"{k} = {other.params.get(k)!r} and {spec.params.get(k)!r}" for k in keys
+                    if other.params.get(k) != spec.params.get(k)]  # fmt: skip
+            why = "the same point is listed twice"
+            if diff:
+                why = ("; ".join(diff) + " differ below the 6 significant digits of point "
+                       "names; make them differ within 6 digits")  # fmt: skip
+            raise ConfigError(f"config key 'studies.{study}': two points are both named "
+                              f"'{spec.name}': {why}")  # fmt: skip
 
 
 def _describe(err: jsonschema.ValidationError) -> tuple[str, str]:
