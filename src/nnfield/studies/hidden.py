@@ -225,8 +225,8 @@ def _per_network(ds: xr.Dataset, p: Mapping) -> dict[str, np.ndarray]:
         out["ep_exact"] = ds["ep_exact_network"].values / n
         out["ep_diff"] = out["ep"] - out["ep_exact"]
     mean = ds["xbar1"].values / steps
-    cov = ds["xbar2"].values / steps - mean[..., :, None] * mean[..., None, :]
-    lag = ds["xbar_lag"].values / steps - mean[..., :, None] * mean[..., None, :]
+    cov = ds["xbar2"].values / steps - _outer(mean)
+    lag = ds["xbar_lag"].values / steps - _outer(mean)
     out["subsystem_mean"] = mean
     out["subsystem_corr"] = _correlation(cov)
     out["subsystem_current"] = (lag - np.swapaxes(lag, -1, -2)) / 2
@@ -375,15 +375,22 @@ def _subsystem_estimates(sums: dict, counts: np.ndarray, per: dict, finite, p: M
         # measured ratio of two noise terms is not a measurement of it
         jmean = lag - lag.T
         scale = np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
-        flat = np.abs(jmean) <= 64 * np.finfo(np.float64).eps * scale  # zero up to rounding
+        no_current = np.abs(jmean) <= 64 * np.finfo(np.float64).eps * scale  # 0 to rounding
         for name in ("tur_product", "current_precision"):
             for suffix in ("", "_se", "_exact"):
-                out[name + suffix] = np.where(flat, np.nan, out[name + suffix])
+                out[name + suffix] = np.where(no_current, np.nan, out[name + suffix])
     return out
 
 
 DEFAULT_MAX_BLOCK_CORRELATION = 0.1
 """Default ``analysis.max_block_correlation`` (the schema's default)."""
+
+
+def _ergodicity_settings(options: Mapping | None) -> tuple[float, float]:
+    """(significance of each of the drift and replica checks, max_block_correlation): two
+    checks at alpha / 2 each, so the flag's false-alarm rate is the default significance."""
+    rho = dict(options or {}).get("max_block_correlation", DEFAULT_MAX_BLOCK_CORRELATION)
+    return stats.DEFAULT_SIGNIFICANCE / 2, float(rho)
 
 
 def analyze_point(
@@ -393,8 +400,7 @@ def analyze_point(
     subsystems and (D, D) over subsystem pairs (assembled by ``analyze`` without per-variable
     xarray overhead, which dominated sweeps of many points).  ``options``: the study's
     ``analysis`` config (max_block_correlation)."""
-    options = dict(options or {})
-    max_rho = float(options.get("max_block_correlation", DEFAULT_MAX_BLOCK_CORRELATION))
+    alpha, max_rho = _ergodicity_settings(options)
     finite = ds["finite"].values.astype(bool)
     counts = finite.sum(1)
     per = _per_network(ds, p)
@@ -440,7 +446,6 @@ def analyze_point(
         out["ep_z"] = np.asarray(np.nan if identity else diff.value / diff.stderr)
         out["ep_zcrit"] = np.asarray(np.nan if identity else crit)
     # stationarity and ergodicity on the simulated time scale
-    # two checks at alpha / 2 each: the flag's false-alarm rate is the default significance
     drift = stats.jackknife(sums, counts, lambda m: m["ep_drift"])
     out["drift_z"] = np.asarray(np.nan if identity else drift.value / drift.stderr)
     replicas = 1 if identity else int(p.get("initial_states", 1))  # identity: rounding only
@@ -449,7 +454,6 @@ def analyze_point(
     out["replica_z"] = np.asarray(replica_statistic(
         per["ep"], per["time_var"], finite, replicas, int(p["time_blocks"]),
         0.0 if identity else rho1))  # fmt: skip
-    alpha = stats.DEFAULT_SIGNIFICANCE / 2
     one_sided = stats.bonferroni_z(2 * alpha, 1)  # P(Z > z) = alpha
     drift_ok = identity or abs(float(out["drift_z"])) < stats.bonferroni_t(alpha, 1, dof)
     replicas_ok = not float(out["replica_z"]) > one_sided  # NaN (one replica) passes
@@ -576,8 +580,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
 
 def ergodicity_method(options: Mapping | None = None) -> str:
     """The ``ergodicity`` attribute: how ``ergodic`` was decided, from the settings in use."""
-    rho = float(dict(options or {}).get("max_block_correlation", DEFAULT_MAX_BLOCK_CORRELATION))
-    alpha = stats.DEFAULT_SIGNIFICANCE / 2
+    alpha, rho = _ergodicity_settings(options)
     return (
         f"ergodic = 0 if |drift_z| > Student-t critical value at {alpha:g} (network blocks - "
         f"1 dof), or replica_z > one-sided normal critical value at {alpha:g} (replica "

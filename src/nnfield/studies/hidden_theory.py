@@ -152,11 +152,11 @@ def ring_fits(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
         y = study["ep"].values[idx]
         se = study["ep_se"].values[idx]
         exact_y = study["ep_closed_form"].values[idx]
-        quartic = np.linalg.pinv(np.stack([np.ones_like(eps), eps**2, eps**4], axis=1))
-        quadratic = np.linalg.pinv(np.stack([np.ones_like(eps), eps**2], axis=1))
+        design = np.stack([np.ones_like(eps), eps**2, eps**4], axis=1)
+        quartic = np.linalg.pinv(design)
+        quadratic = np.linalg.pinv(design[:, :2])
         beta = quartic @ y
         se_beta = np.sqrt(np.einsum("kp,p,kp->k", quartic, se**2, quartic))
-        design = np.stack([np.ones_like(eps), eps**2, eps**4], axis=1)
         chi2 = float(np.sum(((y - design @ beta) / se) ** 2))
         _, c1, c2 = ring_production_taylor(n // d, d, float(p["contraction"]),
                                            chain_coupling(d, p["coupling_matrix"]),

@@ -239,6 +239,8 @@ def production_taylor(m0, m1, noise) -> tuple[float, float, float]:
         R0 = Xi, R1 = M1 S0 M0^T + M0 S0 M1^T, R2 = M1 S1 M0^T + M0 S1 M1^T + M1 S0 M1^T,
     then G = G0 + eps G1 + eps^2 G2 (and G_r likewise) and the Neumann series of G_r^-1 in
     ep = 1/2 tr(G_r^-1 G) - n."""
+    from nnfield.theory.subsystems import pair_covariances
+
     m0 = np.atleast_2d(np.asarray(m0, dtype=np.float64))
     m1 = np.atleast_2d(np.asarray(m1, dtype=np.float64))
     xi = _as_matrix(noise, m0.shape[0])
@@ -251,8 +253,7 @@ def production_taylor(m0, m1, noise) -> tuple[float, float, float]:
     def lag(k):  # eps^k coefficient of Sigma M^T
         return sum(sig[i] @ mats[k - i].T for i in range(k + 1))
 
-    g = [np.block([[sig[k], lag(k)], [lag(k).T, sig[k]]]) for k in range(3)]
-    g_r = [np.block([[sig[k], lag(k).T], [lag(k), sig[k]]]) for k in range(3)]
+    g, g_r = zip(*(pair_covariances(sig[k], lag(k)) for k in range(3)), strict=True)
     inv = np.linalg.inv(g_r[0])
     a1, a2 = inv @ g_r[1], inv @ g_r[2]
     t0 = np.trace(inv @ g[0])
