@@ -262,3 +262,27 @@ def test_method_attributes_come_from_the_constants_that_ran(monkeypatch):
     assert "at most 1e-06 of" in strict.attrs["K_test_range"]
     assert "r eps / 0.5" in strict.attrs["K_test_range"]
     assert int(strict["K_tested"].sum()) < tested  # only the exact layer 2 is left
+
+
+def test_a_heavy_tail_check_that_cannot_be_computed_flags():
+    """Fail closed: exact moments that overflowed (NaN) flag every fluctuating layer that the
+    finite moments leave unflagged, and so does a NaN in the sampled sums; layer 1 (no
+    fluctuation) never."""
+    cb, cw = critical_point("relu")
+    params = {"family": "relu", "activation": "relu", "cw": cw, "cb": cb, "width": 128,
+              "depth": 4, "input_dim": 1, "inputs": [[1.0]], "networks": 4000,
+              "block_size": 200, "shards": 1, "dtype": "float32"}  # fmt: skip
+    raw = study.simulate(PointSpec("depth", "family~relu/width~128/depth~4", 3, params), 0)
+    counts = raw["count"].values
+    settings = {"heavy_tail_skewness": 0.5, "max_influence": 0.5, "min_error_ratio": 0.5}
+    moments = metric_moments("relu", np.array([[1.0]]), 4, 128, cw, cb)
+    fine = study.heavy_tail_diagnostics(raw, counts, moments, settings)["kurtosis_heavy_tail"]
+    assert not fine.any(), fine
+    overflowed = np.where(np.arange(5)[:, None, None] >= 2, np.nan, moments)
+    flags = study.heavy_tail_diagnostics(raw, counts, overflowed, settings)
+    assert flags["kurtosis_heavy_tail"].tolist() == [0, 1, 1, 1]
+    assert np.isnan(flags["kurtosis_error_ratio"][1:]).all()
+    poisoned = raw.copy(deep=True)
+    poisoned["g4"][0, 2] = np.nan
+    flags = study.heavy_tail_diagnostics(poisoned, counts, None, settings)
+    assert flags["kurtosis_heavy_tail"].tolist() == [0, 0, 1, 0]

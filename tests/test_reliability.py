@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nnfield import config
+from nnfield import SCHEMA_VERSION, config
 from nnfield.store import read_dataset, write_dataset
 from nnfield.studies import depth, learning
 from nnfield.studies.blocks import NonFiniteError, drop_nonfinite_blocks
@@ -137,6 +137,57 @@ def test_corrupted_point_file_is_refused_naming_it(depth_point, tmp_path):
     assert not (tmp_path / "d.nc").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "what"),
+    [
+        ("width", 5, "stored coordinate width = 5"),
+        ("family", "relv", "stored coordinate family"),
+        ("seed", 6, "stored attribute seed = 6"),
+        ("cw", 2.0000001, "stored attribute cw"),
+        ("x", None, "stored x differs"),
+        ("params", "{}", "stored point spec is damaged"),
+        ("point", "family~relu/width~5/depth~3", "stored point spec is of depth/family~relu"),
+    ],
+)
+def test_a_changed_stored_coordinate_is_refused(depth_point, tmp_path, name, value, what):
+    """A flipped bit in a stored coordinate (width, family, inputs, prior, seed) would move the
+    point in silence: every reader checks it against the spec the file stores, whose hash is
+    the file's config_sha256."""
+    path, _ = depth_point
+    ds = read_dataset(path)
+    if name == "x":
+        ds["x"] = ds["x"] * (1 + 2**-40)
+    elif name in ds.variables:
+        ds[name] = ((), np.asarray(value, dtype=ds[name].dtype), ds[name].attrs)
+    else:
+        ds.attrs[name] = value
+    bad = write_dataset(ds, tmp_path / "bad.nc")
+    run = nnfield("analyze", "--study", "depth", "--out", str(tmp_path / "d.nc"), str(bad))
+    assert run.returncode == 2 and f"{bad}: {what}" in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "d.nc").exists()
+
+
+def test_the_same_point_twice_or_two_priors_in_one_family_are_refused(depth_point, tmp_path):
+    """The analysis takes a family's prior from its first point: a second file of the same
+    point, or a point of the family with another prior, is refused naming both."""
+    path, _ = depth_point
+    out = tmp_path / "d.nc"
+    run = nnfield("analyze", "--study", "depth", "--out", str(out), str(path), str(path))
+    assert run.returncode == 2 and f"{path}: point family~relu/width~4/depth~3 is also in" in (
+        run.stderr
+    ), run.stderr[-2000:]
+    spec = spec_of("depth", {**DEPTH, "families": [{**DEPTH["families"][0], "widths": [5],
+                                                    "cw": 1.5}]})  # fmt: skip
+    other = tmp_path / "other.nc"
+    run = nnfield("-q", "simulate", "--spec", spec.to_json(), "--out", str(other))
+    assert run.returncode == 0, run.stderr
+    run = nnfield("analyze", "--study", "depth", "--out", str(out), str(path), str(other))
+    assert run.returncode == 2 and "of one family differ in cw (2.0 and 1.5)" in run.stderr, (
+        run.stderr[-2000:]
+    )
+    assert not out.exists()
+
+
 def test_other_schema_version_is_refused_naming_it(depth_point, tmp_path):
     path, _ = depth_point
     ds = read_dataset(path)
@@ -144,7 +195,7 @@ def test_other_schema_version_is_refused_naming_it(depth_point, tmp_path):
     old = write_dataset(ds, tmp_path / "old.nc")
     run = nnfield("analyze", "--study", "depth", "--out", str(tmp_path / "d.nc"), str(old))
     assert run.returncode == 2
-    assert f"{old}: schema_version 99, expected 1" in run.stderr
+    assert f"{old}: schema_version 99, expected {SCHEMA_VERSION}" in run.stderr
     study = tmp_path / "study.nc"
     run = nnfield("-q", "analyze", "--study", "depth", "--out", str(study), str(path))
     assert run.returncode == 0, run.stderr

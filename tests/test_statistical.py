@@ -183,6 +183,22 @@ def test_light_tail_is_not_flagged(point_runner):
     assert int(out["heavy_tail4"]) == 0 and int(out["heavy_tail6"]) == 0
 
 
+def test_a_heavy_tail_check_that_cannot_be_computed_flags(point_runner, monkeypatch):
+    """Fail closed: the light-tailed point above, with an exact standard error that overflowed
+    (NaN), is flagged; so is a NaN largest network (influence not computable)."""
+    spec = make_spec("erf", 10, NETWORKS[10], **SIGMAS["erf"])
+    merged = point_runner(spec)
+    monkeypatch.setattr(npoint, "_exact_standard_errors", lambda *a: (np.nan, np.nan))
+    out, _ = analyse(spec, merged)
+    assert np.isnan(float(out["error_ratio4"]))
+    assert int(out["heavy_tail4"]) == 1 and int(out["heavy_tail6"]) == 1
+    monkeypatch.undo()
+    poisoned = merged.copy(deep=True)
+    poisoned["max_f6"][0] = np.nan
+    out, _ = analyse(spec, poisoned)
+    assert int(out["heavy_tail4"]) == 0 and int(out["heavy_tail6"]) == 1
+
+
 def test_shard_count_does_not_change_results(point_runner):
     """1 shard vs 3 shards: identical block sums (keys derive from the block index only)."""
     one = point_runner(make_spec("relu", 7, 12_000, shards=1))

@@ -107,3 +107,12 @@ def test_power_law_fit_recovers_exponent_and_refuses_pure_noise():
     assert abs(pulls.mean()) < 4 / np.sqrt(pulls.size) and 0.7 < pulls.std() < 1.3
     noise = rng.normal(0, err)
     assert np.isnan(fit_power_law(widths, noise, err, -2.0)[0])
+
+
+def test_influence_that_cannot_be_computed_is_nan_not_zero():
+    counts = np.full(4, 10.0)
+    sums = np.array([1.0, 2.0, 3.0, 4.0])
+    assert stats.max_influence(5.0, sums, counts) > 0
+    assert np.isnan(stats.max_influence(np.nan, sums, counts))
+    assert np.isnan(stats.max_influence(5.0, np.array([1.0, np.nan, 3.0, 4.0]), counts))
+    assert stats.max_influence(0.0, np.full(4, 2.0), counts) == 0.0

@@ -15,7 +15,7 @@ def dataset(version=None):
     ds = xr.Dataset({"v": (("block",), np.arange(3.0))}, coords={"block": np.arange(3)})
     ds["v"].attrs.update(long_name="a value", units="1")
     ds["block"].attrs.update(long_name="block", units="1")
-    ds.attrs = provenance("npoint", "family~a/width~2", "abc")
+    ds.attrs = provenance("npoint", config_sha256="abc")
     if version is not None:
         ds.attrs["schema_version"] = np.int32(version)
     return ds

@@ -262,7 +262,7 @@ def test_verify_names_damaged_and_foreign_files(finished_run, tmp_path):
     point.write_bytes(point.read_bytes()[:5000])
     study = results / "hidden/hidden.nc"
     ds = xr.load_dataset(study)
-    ds.attrs["schema_version"] = np.int32(2)
+    ds.attrs["schema_version"] = np.int32(1)
     ds.to_netcdf(study)
     (results / "figures/learning_thermo.png").write_bytes(b"not a picture")
     other = yaml.safe_load(TINY)
@@ -275,7 +275,7 @@ def test_verify_names_damaged_and_foreign_files(finished_run, tmp_path):
     for study in ("depth", "learning", "hidden"):
         assert "INCONSISTENT (1 problem(s))" in verdicts[study], run.stdout
     assert f"{point.relative_to(tmp_path)}: not a readable NetCDF file" in run.stdout
-    assert "results/hidden/hidden.nc: schema_version 2, expected 1" in run.stdout
+    assert "results/hidden/hidden.nc: schema_version 1, expected 2" in run.stdout
     assert "results/figures/learning_thermo.png: not a PNG file" in run.stdout
     run = nnfield_cli(tmp_path, "verify", "results", "--config", "other.yaml")
     assert run.returncode == 1
@@ -318,6 +318,7 @@ def test_interrupted_output_is_regenerated(finished_run):
         (("arch: relu", "arch: tanh"), "families[0].arch"),
         (("widths: [3, 30]", "widths: [3, -30]"), "widths[1]"),
         (("    seed: 1\n", ""), "npoint.seed"),
+        (("    seed: 1\n", "    seed: 1\n    seed: 7\n"), "duplicate key 'seed'"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, edit, key):
@@ -407,7 +408,71 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
 def test_lint_is_clean(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git not available")
-    run = subprocess.run(
-        [*SNAKEMAKE, "--lint", "--directory", str(REPO)], capture_output=True, text=True, env=ENV
-    )
+    # in a scratch directory: evaluating the workflow writes its run record and plans there
+    cmd = [*SNAKEMAKE, "--lint", "--directory", str(tmp_path), "--configfile",
+           str(REPO / "config/config.yaml")]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_config_drift_without_metadata_and_orphaned_writers_are_caught(finished_run, tmp_path):
+    """Results restored without `.snakemake`, run under `--rerun-triggers mtime`: a changed
+    seed or analysis option reruns exactly what it should, the run record and plan follow the
+    config in effect, an orphaned simulate job of the old config refuses to write, and an
+    old-config file that got in anyway is refused by the analysis and fixed by the command its
+    message gives."""
+    work = tmp_path / "copy"
+    shutil.copytree(finished_run, work, symlinks=True)
+    shutil.rmtree(work / ".snakemake")
+    results = work / "results"
+    shard = next((results / "hidden/shards").glob("ensemble~mix/**/shard-0.nc"))
+    old_bytes = shard.read_bytes()
+    old_tasks = sorted((results / "hidden/batches").glob("*.json"))
+    edited = TINY.replace("    seed: 4\n", "    seed: 5\n").replace(
+        "    burn_in: 50\n", "    burn_in: 50\n    analysis: {max_block_correlation: 0.2}\n"
+    )
+    (work / "tiny.yaml").write_text(edited)
+    mtime = ["--rerun-triggers", "mtime"]
+    dry = snakemake(work, "-n", *mtime)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout[dry.stdout.index("Job stats") :],
+                           flags=re.M))  # fmt: skip
+    hidden_batches = {p.name.split("-")[0] for p in old_tasks}
+    assert {r for r in jobs if r.startswith("simulate_")} == {
+        f"simulate_hidden_{key}" for key in hidden_batches
+    }
+    assert jobs["analyze"] == "1"
+    assert "seed: 5" in (results / "config.yaml").read_text()  # the record follows evaluation
+    check = nnfield_cli(work, "verify", "results")
+    assert check.returncode == 1 and "hidden/plan.json" not in check.stdout
+    assert "made with another configuration of point ensemble~mix" in check.stdout
+
+    from nnfield.batching import read_task_file
+
+    old = old_tasks[0]
+    outs = [work / out for _, _, out in read_task_file(old)]
+    stamps = [out.stat().st_mtime_ns for out in outs]
+    orphan = nnfield_cli(work, "simulate", "--tasks", str(old.relative_to(work)))
+    assert orphan.returncode == 2, orphan.stderr[-2000:]
+    assert "not writing results/hidden/shards/" in orphan.stderr
+    assert [out.stat().st_mtime_ns for out in outs] == stamps
+
+    run = snakemake(work, "--cores", "2", *mtime)
+    assert run.returncode == 0, run.stderr[-2000:]
+    new_bytes = shard.read_bytes()
+    assert new_bytes != old_bytes
+    assert nnfield_cli(work, "verify", "results").returncode == 0
+
+    shard.write_bytes(old_bytes)  # an old-config file got in after all
+    run = snakemake(work, "--cores", "2", *mtime)
+    assert run.returncode != 0
+    log = (results / "hidden/logs/analyze.log").read_text()
+    assert f"{shard.relative_to(work)}: made with another spec of point" in log
+    assert "run `nnfield verify results --remove-bad`, then snakemake again" in log
+    fix = nnfield_cli(work, "verify", "results", "--remove-bad")
+    assert fix.returncode == 1 and "removed 1 inconsistent result file(s)" in fix.stdout
+    run = snakemake(work, "--cores", "2", *mtime)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert shard.read_bytes() == new_bytes
+    assert nnfield_cli(work, "verify", "results").returncode == 0

@@ -7,5 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-SCHEMA_VERSION = 1
-"""Version of the NetCDF layout; readers refuse files written with another one."""
+SCHEMA_VERSION = 2
+"""Version of the NetCDF layout; readers refuse files written with another one.  2: every
+point and shard file stores its whole spec (``params``)."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from nnfield import layout
+from nnfield import SCHEMA_VERSION, layout
 from nnfield.atomic import atomic_path
 from nnfield.config import PointSpec
 
@@ -139,9 +139,11 @@ class Batch:
 
     @cached_property
     def content(self) -> str:
-        """The task file's text: every task's spec, shard and output path."""
+        """The task file's text: every task's spec, shard and output path, and the data layout
+        version (a new layout makes new task files, so every batch reruns)."""
         tasks = [task.to_dict() for task in self.tasks]
-        return json.dumps({"study": self.study, "tasks": tasks}, sort_keys=True, indent=0) + "\n"
+        content = {"study": self.study, "tasks": tasks, "schema_version": SCHEMA_VERSION}
+        return json.dumps(content, sort_keys=True, indent=0) + "\n"
 
     @cached_property
     def digest(self) -> str:

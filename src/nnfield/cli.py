@@ -53,7 +53,8 @@ def _check_device(wanted: str) -> None:
 def _simulate(args) -> None:
     """One or more (spec, shard, out) tasks in this process (a batch: nnfield.batching); each
     file is written atomically as soon as its task is done, exactly as a job of its own would."""
-    from nnfield.config import ConfigError, PointSpec
+    from nnfield import layout
+    from nnfield.config import ConfigError, PointSpec, check_spec
     from nnfield.store import write_dataset
     from nnfield.studies import load
 
@@ -68,6 +69,8 @@ def _simulate(args) -> None:
         specs, shards, outs = ([row[i] for row in rows] for i in range(3))
     else:
         specs, shards, outs = [PointSpec.from_json(t) for t in args.spec], args.shard, args.out
+        for spec in specs:
+            check_spec(spec)
         shards = shards or [0] * len(specs)
         if not specs or not (len(specs) == len(shards) == len(outs)):
             raise ConfigError(
@@ -85,48 +88,110 @@ def _simulate(args) -> None:
     for i, (spec, shard, out) in enumerate(zip(specs, shards, outs, strict=True)):
         log.info("simulate [%d/%d] %s/%s shard %d", i + 1, len(specs), spec.study, spec.name,
                  shard)  # fmt: skip
-        ds = load(spec.study).simulate(spec, shard, progress=log.info)
+        plan_file = Path(layout.plan_path(spec.study)) if args.tasks is not None else None
+        _refuse_unplanned(plan_file, spec, out)
+        try:
+            ds = load(spec.study).simulate(spec, shard, progress=log.info)
+        except KeyError as err:  # a hand-written --spec (the workflow's specs are complete)
+            raise ConfigError(f"point spec {spec.study}/{spec.name}: missing parameter "
+                              f"{err}") from err  # fmt: skip
+        _refuse_unplanned(plan_file, spec, out)  # the config may have changed meanwhile
         write_dataset(ds, out)
         log.info("wrote %s", out)
 
 
+def _refuse_unplanned(plan_file: Path | None, spec, out: Path) -> None:
+    """Refuse to write a file the workflow's current plan does not ask for (paths are relative
+    to the workflow's directory, as in a batch's task file): a job whose
+    Snakemake was killed (an orphan, which on SLURM may run on for hours) must never overwrite
+    what a newer run of another config wrote."""
+    from nnfield.config import ConfigError
+    from nnfield.plan import current_sha
+
+    if plan_file is None or not plan_file.exists():
+        return
+    if current_sha(plan_file, spec.name) != spec.sha256:
+        raise ConfigError(
+            f"not writing {out}: the workflow's plan {plan_file} no longer holds this spec of "
+            f"point {spec.name} (this job was planned from another config, and its Snakemake "
+            "was stopped); nothing written"
+        )
+
+
 def _merge(args) -> None:
-    from nnfield.store import read_dataset, write_dataset
+    from nnfield.plan import REMEDY
+    from nnfield.store import DataFileError, read_dataset, write_dataset
     from nnfield.studies import load
 
     module = load(args.study)
     shards = [read_dataset(p, study=args.study, required=module.RAW_VARIABLES) for p in args.shards]
+    for path, ds in zip(args.shards, shards, strict=True):
+        if args.expect and str(ds.attrs["config_sha256"]) != args.expect:
+            raise DataFileError(
+                f"{path}: made with another spec of point {ds.attrs['point']} than the "
+                f"config's (an older or orphaned job wrote it); {REMEDY}"
+            )
     write_dataset(module.merge(shards), args.out)
     log.info("merged %d shard(s) into %s", len(shards), args.out)
 
 
 def _analyze(args) -> None:
+    from nnfield.config import ConfigError
+    from nnfield.plan import read_plan
     from nnfield.store import points_sha256, read_dataset, write_dataset
     from nnfield.studies import load
 
     module = load(args.study)
-    options = json.loads(args.options) if args.options else {}
+    plan = read_plan(args.plan) if args.plan else None
+    if plan is not None and args.options:
+        raise ConfigError("analyze: give --plan (which holds the analysis options) or --options")
+    if plan is not None:
+        options = plan["analysis"]
+    else:
+        options = json.loads(args.options) if args.options else {}
     paths = list(args.points)
     if args.point_list:
-        paths += [Path(line) for line in args.point_list.read_text().split("\n") if line.strip()]
+        try:
+            lines = args.point_list.read_text().split("\n")
+        except OSError as err:
+            raise ConfigError(f"--point-list {args.point_list}: {err.strerror}") from err
+        paths += [Path(line) for line in lines if line.strip()]
     if not paths:
-        raise ValueError("analyze needs point files (POINTS or --point-list)")
+        raise ConfigError("analyze needs point files (POINTS or --point-list)")
+    if plan is None:  # without a plan, at least every point once
+        _check_points(paths, None)
     if hasattr(module, "analyze_files"):  # reads and reduces in parallel processes
         ds = module.analyze_files(paths, options, progress=log.info)
-        write_dataset(ds, args.out)
-        log.info("wrote %s", args.out)
-        return
-    points = []
-    for i, path in enumerate(paths):
-        points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))
-        if (i + 1) % 500 == 0:
-            log.info("read %d/%d point files", i + 1, len(paths))
-    ds = module.analyze(points, options)
-    ds.attrs["config_sha256"] = points_sha256(
-        (str(p.attrs["point"]), str(p.attrs["config_sha256"])) for p in points
-    )
+    else:
+        points = []
+        for i, path in enumerate(paths):
+            points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))
+            if (i + 1) % 500 == 0:
+                log.info("read %d/%d point files", i + 1, len(paths))
+        ds = module.analyze(points, options)
+        ds.attrs["config_sha256"] = points_sha256(
+            (str(p.attrs["point"]), str(p.attrs["config_sha256"])) for p in points
+        )
+    if plan is not None and ds.attrs["config_sha256"] != points_sha256(plan["points"].items()):
+        _check_points(paths, plan)  # names the files (only read when something is wrong)
+    ds.attrs["analysis_options"] = json.dumps(options, sort_keys=True)
     write_dataset(ds, args.out)
     log.info("wrote %s", args.out)
+
+
+def _check_points(paths: list[Path], plan: dict | None) -> None:
+    """Refuse point files that are not exactly the plan's points (or, without a plan, the same
+    point twice), naming them and the command that fixes it."""
+    from nnfield.plan import REMEDY, mismatches
+    from nnfield.store import DataFileError, read_identity
+
+    files = [(str(path), *read_identity(path)) for path in paths]
+    if plan is None:
+        plan = {"points": {point: sha for _, point, sha in files}}
+    problems = mismatches(files, plan)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DataFileError(f"{'; '.join(problems[:3])}{more}; {REMEDY}")
 
 
 def _figure(args) -> None:
@@ -155,7 +220,9 @@ def _check_config(args) -> None:
 def _verify(args) -> int:
     from nnfield.verify import verify
 
-    return 0 if verify(args.results, args.config, args.workers, progress=log.info) else 1
+    ok = verify(args.results, args.config, args.workers, progress=log.info,
+                remove_bad=args.remove_bad)  # fmt: skip
+    return 0 if ok else 1
 
 
 def _info(args) -> None:
@@ -197,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("merge", help="join the shards of one point")
     p.add_argument("--study", required=True)
+    p.add_argument("--expect", help="the point's spec hash every shard must carry")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("shards", nargs="+", type=Path)
     p.set_defaults(func=_merge)
@@ -204,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="estimates, errors and theory for a whole study")
     p.add_argument("--study", required=True)
     p.add_argument("--options", default="", help="analysis options as JSON")
+    p.add_argument("--plan", type=Path,
+                   help="the study's plan (results/STUDY/plan.json): its analysis options, and "
+                        "the points (with spec hashes) the files must be, exactly")  # fmt: skip
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--point-list", type=Path,
                    help="a file naming one point file per line (for sweeps too large for a "
@@ -228,9 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("results", nargs="?", type=Path, default=Path("results"))
     p.add_argument("--config", type=Path,
-                   help="config to check against (default: RESULTS/config.yaml, the record the "
-                        "workflow writes when a run starts)")  # fmt: skip
+                   help="config to check against (default: RESULTS/config.yaml, the record of "
+                        "the config the workflow was last evaluated with)")  # fmt: skip
     p.add_argument("--workers", type=int, help="processes reading files (default: all CPUs)")
+    p.add_argument("--remove-bad", action="store_true",
+                   help="delete the result files found inconsistent, so that the next snakemake "
+                        "run remakes exactly them")  # fmt: skip
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("info", help="versions and the devices JAX sees")
@@ -253,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ConfigError, DataFileError, ValueError) as err:
         log.error("%s", err)
+        return 2
+    except OSError as err:  # a full disk, a directory where a file should be, permissions
+        from nnfield.atomic import describe_write_failure
+
+        log.error("%s", describe_write_failure(err.filename or "?", err))
         return 2
 
 

@@ -63,6 +63,30 @@ class PointSpec:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
 
+COUNT_PARAMETERS = ("width", "networks", "block_size", "shards", "depth", "neurons", "steps",
+                    "input_dim", "train_size", "subsystems", "time_blocks")  # fmt: skip
+"""Spec parameters that count something: positive integers."""
+
+
+def check_spec(spec: PointSpec) -> None:
+    """Refuse a hand-written point spec (``nnfield simulate --spec``) with an unknown study, a
+    count that is not a positive integer, or a non-finite number, naming the parameter."""
+    if spec.study not in EXPANDERS:
+        raise ConfigError(f"point spec {spec.name}: unknown study {spec.study!r}; known: "
+                          f"{', '.join(EXPANDERS)}")  # fmt: skip
+    if not isinstance(spec.params, Mapping):
+        raise ConfigError(f"point spec {spec.name}: params must be a mapping")
+    for name in COUNT_PARAMETERS:
+        value = spec.params.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"point spec {spec.name}: parameter {name} = {value!r} must be a "
+                              "positive integer")  # fmt: skip
+    try:
+        _refuse_nonfinite(dict(spec.params))
+    except ConfigError as err:
+        raise ConfigError(f"point spec {spec.name}: {err}") from None
+
+
 def _key_path(path) -> str:
     out = ""
     for part in path:
@@ -104,6 +128,7 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
     if not isinstance(config, Mapping):
         raise ConfigError(f"config key '<top level>': must be a mapping of keys to values, got "
                           f"{type(config).__name__}")  # fmt: skip
+    _refuse_shared_nodes(config)
     config = copy.deepcopy(dict(config))
     _refuse_nonfinite(config)
     schema = load_schema(schema_path)
@@ -121,8 +146,28 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
             more = f" (also: {', '.join(others)}{f' and {rest} more' if rest else ''})"
         raise ConfigError(f"config key '{first_path}': {first_detail}{more}")
     _cross_checks(config)
-    _check_point_names(config)
+    points = {study: EXPANDERS[study](cfg) for study, cfg in config["studies"].items()}
+    _check_point_names(points)
+    from nnfield import budget  # imports this module
+
+    budget.check(points, config["limits"])
     return config
+
+
+def _refuse_shared_nodes(value: Any, path: tuple = (), seen: dict | None = None) -> None:
+    """Refuse a config in which one list or mapping appears twice (what YAML aliases load to,
+    whatever loader read them): walking nested shared nodes costs exponential time and memory."""
+    seen = {} if seen is None else seen
+    if not isinstance(value, Mapping | list):
+        return
+    if id(value) in seen:
+        raise ConfigError(f"config key '{_key_path(path)}': the same node as "
+                          f"'{_key_path(seen[id(value)])}' (a YAML alias?); write the values "
+                          "out")  # fmt: skip
+    seen[id(value)] = path
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    for key, item in items:
+        _refuse_shared_nodes(item, (*path, key), seen)
 
 
 def _refuse_nonfinite(value: Any, path: tuple = ()) -> None:
@@ -139,12 +184,12 @@ def _refuse_nonfinite(value: Any, path: tuple = ()) -> None:
             _refuse_nonfinite(item, (*path, i))
 
 
-def _check_point_names(config: Mapping[str, Any]) -> None:
+def _check_point_names(points: Mapping[str, list[PointSpec]]) -> None:
     """Refuse two points of a study with one name: names print numbers to 6 significant digits
     and the sweep is keyed by name, so nearby values would otherwise collapse into one point."""
-    for study, cfg in config.get("studies", {}).items():
+    for study, specs in points.items():
         seen: dict[str, PointSpec] = {}
-        for spec in EXPANDERS[study](cfg):
+        for spec in specs:
             other = seen.setdefault(spec.name, spec)
             if other is spec:
                 continue
@@ -195,6 +240,7 @@ def _cross_checks(config: Mapping[str, Any]) -> None:
             _check_input_lengths(fam, where)
             _check_coupling_inputs(npoint, fam, where)
             _check_gauss_range(npoint, fam, where)
+            _check_degenerate_prior(fam, where)
             _check_blocks(
                 fam.get("networks", npoint["networks"]), npoint["block_size"], npoint["shards"],
                 f"{where if 'networks' in fam else 'studies.npoint'}.networks",
@@ -274,6 +320,25 @@ def _check_gauss_range(npoint: Mapping[str, Any], fam: Mapping[str, Any], where:
             f"{'underflow to 0' if low < floor else 'overflow'}); use smaller sigmas"
             + (" or studies.npoint.dtype: float64" if dtype == "float32" else "")
         )
+
+
+def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
+    """Refuse priors whose output law is degenerate: a readout with sigma_w1 = sigma_b1 = 0 is
+    identically zero, and an input whose preactivation variance sb0^2 + sw0^2 |x|^2 / d is zero
+    makes every hidden unit the constant f(0) there (no fluctuation for the correlator theory's
+    quadrature to integrate)."""
+    if float(fam["sigma_w1"]) == 0 and float(fam["sigma_b1"]) == 0:
+        raise ConfigError(f"config key '{where}.sigma_w1': sigma_w1 and sigma_b1 are both 0, so "
+                          "every network's output is 0")  # fmt: skip
+    sw0, sb0 = float(fam["sigma_w0"]), float(fam["sigma_b0"])
+    for i, x in enumerate(fam["inputs"]):
+        norm = float(x) ** 2 if isinstance(x, int | float) else sum(float(v) ** 2 for v in x)
+        if sb0**2 + sw0**2 * norm == 0:
+            raise ConfigError(
+                f"config key '{where}.inputs[{i}]': the preactivation variance sigma_b0^2 + "
+                "sigma_w0^2 |x|^2 / d is 0 at this input, so every hidden unit is the constant "
+                "f(0) there; give sigma_b0 > 0 or a nonzero input"
+            )
 
 
 def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], where: str) -> None:
@@ -504,30 +569,82 @@ def _check_hidden(cfg: Mapping[str, Any]) -> None:
                   f"{key}.block_size")  # fmt: skip
 
 
-def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
-    """Read a YAML config file and validate it."""
+MAX_CONFIG_BYTES = 4 * 2**20
+"""Config files larger than this are refused (a sweep of 10^5 points is a few kB)."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases and anchors (a few hundred bytes of nested aliases
+    expand to gigabytes when walked: "billion laughs") and without duplicate keys (YAML keeps
+    the last in silence)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML anchors and aliases (&name, *name) are not allowed in a "
+                "config: write the values out", event.start_mark)  # fmt: skip
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)  # fmt: skip
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A config file's content, read with :class:`StrictLoader`; a ConfigError names the file
+    (and line) of anything wrong."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory, not a file")
     try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} has {size} bytes, more than the "
+                              f"{MAX_CONFIG_BYTES} a config may have")  # fmt: skip
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=StrictLoader)
     except FileNotFoundError as err:
         raise ConfigError(f"config file {path} not found") from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({err.reason})") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        where = " ".join(str(err).split())  # one line: the problem and its line and column
+        raise ConfigError(f"config file {path} is not valid YAML: {where}") from err
+
+
+def check_files(paths) -> None:
+    """Re-read config files (the Snakefile's and --configfile's) with :class:`StrictLoader`:
+    Snakemake's own loader accepts aliases and duplicate keys."""
+    for path in paths:
+        read_yaml(path)
+
+
+def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
+    """Read a YAML config file and validate it."""
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return validate(raw)
 
 
-def write_record(config: Mapping[str, Any], path: str | Path) -> None:
-    """Write a validated config as YAML, atomically (temporary name, then rename): the record
-    of what a run was asked to compute, read back by ``nnfield verify``."""
-    from nnfield.atomic import atomic_path
+def write_record(config: Mapping[str, Any], path: str | Path) -> bool:
+    """Write a validated config as YAML, atomically and only if it changed: the record of the
+    config the workflow was last evaluated with, read back by ``nnfield verify``.  True if
+    written."""
+    from nnfield.atomic import write_text_if_changed
 
-    text = "# validated configuration of the latest run (written by the workflow)\n"
+    text = "# validated configuration the workflow was last evaluated with\n"
     text += yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    return write_text_if_changed(path, text)
 
 
 def _number(value: Any) -> str:

@@ -19,11 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnfield import tuples as tup
+from nnfield.budget import CHUNK_ELEMENTS
 from nnfield.networks import SingleLayer
 from nnfield.sharding import constrain_batch
-
-CHUNK_ELEMENTS = 1 << 20
-"""Target number of hidden-unit values held at once per chunk (sets the vectorisation width)."""
 
 
 def divisor_chunk(block_size: int, per_network: int) -> int:

@@ -7,7 +7,8 @@ from nnfield.config import PointSpec
 
 RESULTS = "results"
 CONFIG_RECORD = f"{RESULTS}/config.yaml"
-"""The validated configuration of the latest run (written when a run starts)."""
+"""The validated configuration the workflow was last evaluated with (rewritten when it
+changes)."""
 
 
 def shard_path(study: str, point: str, shard: int) -> str:
@@ -20,6 +21,11 @@ def point_path(spec: PointSpec) -> str:
     if spec.params["shards"] == 1:
         return shard_path(spec.study, spec.name, 0)
     return f"{RESULTS}/{spec.study}/points/{spec.name}.nc"
+
+
+def plan_path(study: str) -> str:
+    """The study's plan (nnfield.plan): its points' spec hashes and its analysis options."""
+    return f"{RESULTS}/{study}/plan.json"
 
 
 def study_path(study: str) -> str:

@@ -198,10 +198,12 @@ def max_influence(max_value: float, block_sums: np.ndarray, counts: np.ndarray) 
     ``max_value`` is the largest per-network value, ``block_sums`` the per-block sums of the same
     quantity.  Removing one network of value v moves the mean of M networks by about v / M; if
     that exceeds one standard error, the estimate is dominated by rare events (a heavy tail) and
-    its Gaussian error bar cannot be trusted.
+    its Gaussian error bar cannot be trusted.  NaN when it cannot be computed.
     """
     counts = np.asarray(counts, dtype=np.float64)
     est = jackknife({"s": np.asarray(block_sums)}, counts, lambda m: m["s"])
-    if not est.stderr > 0:
+    if np.isnan(est.stderr) or np.isnan(max_value):
+        return float("nan")  # cannot be computed: callers must flag, not pass
+    if est.stderr == 0:
         return float("inf") if max_value > 0 else 0.0
     return float(max_value / (counts.sum() * est.stderr))

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from nnfield import SCHEMA_VERSION, __version__
-from nnfield.atomic import atomic_path
+from nnfield.atomic import atomic_path, describe_write_failure
 
 
 class DataFileError(RuntimeError):
@@ -32,16 +32,23 @@ def backend_name() -> str:
     return f"{dev.platform}:{getattr(dev, 'device_kind', dev.platform)}"
 
 
-def provenance(study: str, point: str = "", config_sha256: str = "", backend: str = "") -> dict:
-    """Global attributes of every nnfield file (no wall-clock times: data stay reproducible)."""
+def provenance(study: str, spec=None, backend: str = "", config_sha256: str = "") -> dict:
+    """Global attributes of every nnfield file (no wall-clock times: data stay reproducible).
+
+    A point or shard file (``spec``, a ``config.PointSpec``) also stores its whole spec as JSON
+    (``params``), its name (``point``) and the spec's hash (``config_sha256``): every stored
+    coordinate can be checked against them (:func:`check_identity`).  A study dataset has an
+    empty ``point`` and the hash of its points (``config_sha256``)."""
     attrs = {
         "Conventions": "CF-1.10",
         "nnfield_version": __version__,
         "schema_version": np.int32(SCHEMA_VERSION),
         "study": study,
-        "point": point,
-        "config_sha256": config_sha256,
+        "point": spec.name if spec is not None else "",
+        "config_sha256": spec.sha256 if spec is not None else config_sha256,
     }
+    if spec is not None:
+        attrs["params"] = spec.to_json()
     if backend:
         attrs["backend"] = backend
     try:
@@ -96,8 +103,11 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub" and var.ndim > 0:
             encoding[name] = {"zlib": True, "complevel": 4}
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    try:
+        with atomic_path(path) as tmp:
+            ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    except (OSError, RuntimeError) as err:  # HDF5 reports a full disk as RuntimeError
+        raise DataFileError(describe_write_failure(path, err)) from err
     return path
 
 
@@ -171,6 +181,15 @@ def read_raw(
     return raw
 
 
+def read_identity(path: str | os.PathLike) -> tuple[str, str]:
+    """(point, config_sha256) of a point file, from its attributes alone."""
+    import netCDF4
+
+    path = Path(path)
+    with _reading(path), netCDF4.Dataset(path) as nc:
+        return str(getattr(nc, "point", "")), str(getattr(nc, "config_sha256", ""))
+
+
 def check_layout(
     ds: xr.Dataset | RawFile,
     path: str | os.PathLike,
@@ -191,6 +210,79 @@ def check_layout(
     missing = [name for name in required if name not in ds.variables]
     if missing:
         raise DataFileError(f"{path}: missing variables {missing}")
+    if str(ds.attrs.get("point", "")):  # a point or shard file (a study dataset has no point)
+        check_identity(ds, path)
+
+
+IDENTITY_VARIABLES = {"x": "inputs"}
+"""Stored variables that hold a spec parameter under another name (variable: parameter)."""
+
+
+def _stored(value) -> np.ndarray | str:
+    value = value.values if hasattr(value, "values") else value
+    array = np.asarray(value)
+    if array.dtype.kind in "OUS":
+        return str(array.item() if array.ndim == 0 else array.tolist())
+    return array
+
+
+def _shown(value) -> str:
+    stored = _stored(value)
+    return repr(stored if isinstance(stored, str) else stored.tolist())
+
+
+def _same(stored, wanted) -> bool:
+    """True if a stored attribute or variable holds exactly the spec's value."""
+    stored = _stored(stored)
+    if isinstance(wanted, str) or isinstance(stored, str):
+        return str(stored) == str(wanted)
+    try:
+        wanted = np.asarray(wanted, dtype=np.float64)
+        return stored.size == wanted.size and bool(
+            np.array_equal(stored.astype(np.float64).reshape(wanted.shape), wanted)
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def check_identity(ds: xr.Dataset | RawFile, path: str | os.PathLike) -> None:
+    """Check a point or shard file against the spec it stores (``params``): the spec's hash is
+    the file's ``config_sha256``, its name and study are the file's, and every stored
+    coordinate and attribute named like a spec parameter (plus ``seed``, ``n_blocks`` and the
+    inputs ``x``) holds exactly the spec's value.  A flipped bit in ``width`` or ``family``
+    then fails here instead of silently moving the point."""
+    from nnfield.config import ConfigError, PointSpec
+
+    text = ds.attrs.get("params")
+    if text is None:
+        raise DataFileError(f"{path}: no stored point spec ('params' attribute); written by an "
+                            "older nnfield: rerun the rule that made it")  # fmt: skip
+    try:
+        spec = PointSpec.from_json(str(text))
+    except ConfigError as err:
+        raise DataFileError(f"{path}: stored point spec is damaged ({err})") from err
+    if spec.sha256 != str(ds.attrs.get("config_sha256")):
+        raise DataFileError(f"{path}: stored point spec does not hash to the file's "
+                            "config_sha256 (damaged file)")  # fmt: skip
+    if spec.name != str(ds.attrs.get("point")) or spec.study != str(ds.attrs.get("study")):
+        said = f"{ds.attrs.get('study')}/{ds.attrs.get('point')}"
+        raise DataFileError(f"{path}: stored point spec is of {spec.study}/{spec.name}, the "
+                            f"file says {said}")  # fmt: skip
+    p = spec.params
+    wanted = {**p, "seed": spec.seed}
+    if "networks" in p and "block_size" in p:
+        wanted["n_blocks"] = p["networks"] // p["block_size"]
+    for name, value in wanted.items():
+        if name in ds.attrs and not _same(ds.attrs[name], value):
+            raise DataFileError(f"{path}: stored attribute {name} = {_shown(ds.attrs[name])} "
+                                f"differs from the point's spec ({value!r})")  # fmt: skip
+        var = ds.variables.get(name) if name not in ("block",) else None
+        if var is not None and np.ndim(_stored(var)) == 0 and not _same(var, value):
+            raise DataFileError(f"{path}: stored coordinate {name} = {_shown(var)} differs "
+                                f"from the point's spec ({value!r})")  # fmt: skip
+    for name, key in IDENTITY_VARIABLES.items():
+        if name in ds.variables and key in p and not _same(ds.variables[name], p[key]):
+            raise DataFileError(f"{path}: stored {name} differs from the point's {key}")
 
 
 def annotate(ds: xr.Dataset, meta: Mapping[str, tuple[str, str]]) -> xr.Dataset:

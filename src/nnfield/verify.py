@@ -3,15 +3,21 @@
 For each study of the config: every point file (and shard file, where a point has several) is
 read in full with netCDF4 (a truncated or corrupted file fails here), must carry the current
 ``schema_version``, the study, its point name, the ``config_sha256`` of the point's spec in the
-config, the raw variables of the study and exactly its blocks; the study dataset must have been
-made from exactly these points (``store.points_sha256``); every figure must exist as a PDF and
-a PNG.  Non-finite networks are totalled.  One verdict line per study.
+config, the raw variables of the study and exactly its blocks, and every stored coordinate
+must equal the spec's (``store.check_identity``); the study's plan must be the config's
+(``nnfield.plan``); the study dataset must have been made from exactly these points
+(``store.points_sha256``) with the config's analysis options; every figure must exist as a PDF
+and a PNG.  Non-finite networks are totalled.  One verdict line per study.
+
+``remove_bad`` deletes every result file found inconsistent, so that the next Snakemake run
+remakes exactly those (and what depends on them) under any rerun trigger.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +25,7 @@ import numpy as np
 
 from nnfield import config as nnconfig
 from nnfield import layout
+from nnfield import plan as nnplan
 from nnfield.parallel import map_in_processes
 from nnfield.studies import FIGURE_STUDY, load
 from nnfield.studies.blocks import shard_blocks
@@ -39,6 +46,13 @@ class Verdict:
     nonfinite: int = 0
     refused: int = 0
     problems: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)
+    """Result files found inconsistent (removing them makes Snakemake remake them)."""
+
+    def add(self, problem: str, path: str | os.PathLike | None = None) -> None:
+        self.problems.append(problem)
+        if path is not None:
+            self.bad_files.append(str(path))
 
     @property
     def consistent(self) -> bool:
@@ -57,7 +71,8 @@ class Verdict:
 
 
 def _check_file(job: tuple[str, str, str, str, list[int], tuple[str, ...]]) -> tuple[str, int]:
-    """('' or the problem, non-finite networks) for one point or shard file."""
+    """('' or the problem, non-finite networks) for one point or shard file (its stored
+    coordinates are checked by ``read_raw``)."""
     from nnfield.store import DataFileError, read_raw
 
     path, study, point, sha, blocks, required = job
@@ -69,7 +84,7 @@ def _check_file(job: tuple[str, str, str, str, list[int], tuple[str, ...]]) -> t
         return f"{path}: holds point {raw.attrs.get('point')!r}, expected {point!r}", 0
     if str(raw.attrs.get("config_sha256")) != sha:
         return (f"{path}: made with another configuration of point {point} (config_sha256 "
-                "differs); rerun the workflow to regenerate it", 0)  # fmt: skip
+                "differs)", 0)  # fmt: skip
     got = np.asarray(raw.variables["block"]).tolist()
     if got != blocks:
         return f"{path}: holds blocks {got[:5]}..., expected {blocks[:5]}... ({len(blocks)})", 0
@@ -100,33 +115,44 @@ def _file_jobs(study: str, specs: Sequence[nnconfig.PointSpec], required: tuple[
 def verify_study(
     study: str,
     specs: dict[str, nnconfig.PointSpec],
+    analysis: Mapping | None = None,
     workers: int | None = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Verdict:
-    """Check one study's files (paths relative to the working directory)."""
+    """Check one study's files (paths relative to the working directory) against its specs and
+    analysis options."""
     from nnfield.store import DataFileError, points_sha256, read_raw
 
+    analysis = dict(analysis or {})
     verdict = Verdict(study, points=len(specs))
     jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
     checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,
                                "checked {done}/{total} files")  # fmt: skip
-    for problem, nonfinite in checked:
+    for job, (problem, nonfinite) in zip(jobs, checked, strict=True):
         verdict.files += 1
         verdict.nonfinite += nonfinite
         if problem:
-            verdict.problems.append(problem)
+            verdict.add(problem, job[0] if os.path.exists(job[0]) else None)
+    plan_file = layout.plan_path(study)
+    try:
+        if Path(plan_file).read_text() != nnplan.plan_text(study, specs.values(), analysis):
+            verdict.add(f"{plan_file}: the workflow was last evaluated with another config than "
+                        "the one checked (run snakemake with it)")  # fmt: skip
+    except OSError:
+        verdict.add(f"{plan_file}: missing (run snakemake)")
     path = layout.study_path(study)
     try:
         attrs = read_raw(path, study=study).attrs
         verdict.refused = len([p for p in str(attrs.get("refused_points", "")).split("; ") if p])
         expected = points_sha256((name, spec.sha256) for name, spec in specs.items())
         if str(attrs.get("config_sha256")) != expected:
-            verdict.problems.append(
-                f"{path}: made from other points than the configuration's (config_sha256 "
-                "differs); rerun the workflow to regenerate it"
-            )
+            verdict.add(f"{path}: made from other points than the configuration's "
+                        "(config_sha256 differs)", path)  # fmt: skip
+        elif str(attrs.get("analysis_options")) != json.dumps(dict(analysis), sort_keys=True):
+            verdict.add(f"{path}: made with other analysis options than the configuration's "
+                        f"({attrs.get('analysis_options')})", path)  # fmt: skip
     except DataFileError as err:
-        verdict.problems.append(str(err))
+        verdict.add(str(err), path if os.path.exists(path) else None)
     for figure, of in FIGURE_STUDY.items():
         if of != study:
             continue
@@ -136,10 +162,10 @@ def verify_study(
                 with open(path, "rb") as fh:
                     head = fh.read(8)
             except OSError:
-                verdict.problems.append(f"{path}: figure missing")
+                verdict.add(f"{path}: figure missing")
                 continue
             if not head.startswith(MAGIC[ext]):
-                verdict.problems.append(f"{path}: not a {ext.upper()} file")
+                verdict.add(f"{path}: not a {ext.upper()} file", path)
             else:
                 verdict.figures += 1
     return verdict
@@ -151,10 +177,13 @@ def verify(
     workers: int | None = None,
     report: Callable[[str], None] = print,
     progress: Callable[[str], None] | None = None,
+    remove_bad: bool = False,
 ) -> bool:
     """Verify the results directory ``results`` (its parent is the run's working directory)
-    against ``config_path`` (default: the run's own record, RESULTS/config.yaml); report one
-    verdict line per study, then its problems.  True if every study is consistent."""
+    against ``config_path`` (default: the run's own record, RESULTS/config.yaml, rewritten
+    whenever the workflow is evaluated); report one verdict line per study, then its problems.
+    With ``remove_bad``, delete the inconsistent result files.  True if every study is
+    consistent."""
     results = Path(results).resolve()
     if not results.is_dir():
         raise nnconfig.ConfigError(f"results directory {results} not found")
@@ -166,8 +195,11 @@ def verify(
     here = os.getcwd()
     os.chdir(results.parent)  # layout paths are relative to the run's working directory
     try:
-        verdicts = [verify_study(study, specs, workers, progress)
-                    for study, specs in nnconfig.expand(cfg).items()]  # fmt: skip
+        verdicts = [
+            verify_study(study, specs, cfg["studies"][study].get("analysis"), workers, progress)
+            for study, specs in nnconfig.expand(cfg).items()
+        ]
+        removed = _remove(sorted({f for v in verdicts for f in v.bad_files})) if remove_bad else 0
     finally:
         os.chdir(here)
     for verdict in verdicts:
@@ -176,4 +208,16 @@ def verify(
             report(f"    {problem}")
         if len(verdict.problems) > 20:
             report(f"    ... and {len(verdict.problems) - 20} more")
+    bad = sum(len(set(v.bad_files)) for v in verdicts)
+    if remove_bad:
+        report(f"removed {removed} inconsistent result file(s): run snakemake to remake them")
+    elif bad:
+        report(f"to remake the {bad} inconsistent result file(s): nnfield verify "
+               f"{results.name} --remove-bad, then snakemake again")  # fmt: skip
     return all(v.consistent for v in verdicts)
+
+
+def _remove(paths: list[str]) -> int:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+    return len(paths)

@@ -1,13 +1,13 @@
 rule analyze:
-    """Estimates with jackknife errors and exact-theory columns for a whole study."""
+    """Estimates with jackknife errors and exact-theory columns for a whole study, from exactly
+    the points of its plan (with their specs) and with the plan's analysis options."""
     input:
-        point_files,
+        plan=study_plan,
+        points=point_files,
     output:
         "results/{study}/{study}.nc",
     log:
         "results/{study}/logs/analyze.log",
-    params:
-        options=analysis_options,
     priority: 100000  # as soon as ready: a finished study never waits for others
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -15,5 +15,5 @@ rule analyze:
     conda:
         "../envs/nnfield.yaml"
     shell:
-        "nnfield analyze --study {wildcards.study} --options {params.options:q}"
-        " --out {output:q} {input:q} 2> {log:q}"
+        "nnfield analyze --study {wildcards.study} --plan {input.plan:q}"
+        " --out {output:q} {input.points:q} 2> {log:q}"

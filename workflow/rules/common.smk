@@ -21,8 +21,12 @@ def point_files(wildcards):
     return [layout.point_path(spec) for spec in POINTS[wildcards.study].values()]
 
 
-def analysis_options(wildcards):
-    return json.dumps(CONFIG["studies"][wildcards.study].get("analysis", {}), sort_keys=True)
+def study_plan(wildcards):
+    return layout.plan_path(wildcards.study)
+
+
+def point_sha256(wildcards):
+    return POINTS[wildcards.study][wildcards.point].sha256
 
 
 def study_dataset(wildcards):

@@ -4,6 +4,8 @@ rule merge:
         shard_files,
     output:
         "results/{study}/points/{point}.nc",
+    params:
+        expect=point_sha256,
     log:
         "results/{study}/logs/merge/{point}.log",
     resources:
@@ -12,4 +14,5 @@ rule merge:
     conda:
         "../envs/nnfield.yaml"
     shell:
-        "nnfield merge --study {wildcards.study} --out {output:q} {input:q} 2> {log:q}"
+        "nnfield merge --study {wildcards.study} --expect {params.expect} --out {output:q}"
+        " {input:q} 2> {log:q}"

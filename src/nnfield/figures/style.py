@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from nnfield.atomic import atomic_path
+from nnfield.atomic import atomic_path, describe_write_failure
+from nnfield.store import DataFileError
 
 RC = {
     "figure.dpi": 110,
@@ -37,6 +38,9 @@ def save(fig, paths) -> None:
         fmt = path.suffix.lstrip(".")
         metadata = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": "nnfield"},
                     "png": {"Software": "nnfield"}}.get(fmt, {})  # fmt: skip
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=metadata)
+        try:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, metadata=metadata)
+        except OSError as err:
+            raise DataFileError(describe_write_failure(path, err)) from err
     plt.close(fig)

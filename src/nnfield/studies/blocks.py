@@ -52,6 +52,24 @@ def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
     return merged
 
 
+def check_family(points: Sequence[xr.Dataset], attrs: Sequence[str]) -> None:
+    """Refuse a family whose points differ in what the analysis takes from the first of them
+    (the prior ``attrs`` and the inputs ``x``): files of different priors would otherwise be
+    analysed with one prior in silence."""
+    first = points[0]
+    for ds in points[1:]:
+        for name in attrs:
+            if str(ds.attrs.get(name)) != str(first.attrs.get(name)):
+                raise ValueError(
+                    f"points {first.attrs.get('point')} and {ds.attrs.get('point')} of one "
+                    f"family differ in {name} ({first.attrs.get(name)} and {ds.attrs.get(name)}): "
+                    "the points of a family must share its prior and inputs"
+                )
+        if not np.array_equal(ds["x"].values, first["x"].values):
+            raise ValueError(f"points {first.attrs.get('point')} and {ds.attrs.get('point')} of "
+                             "one family have different inputs x")  # fmt: skip
+
+
 def report_nonfinite(point: str, counts: np.ndarray, blocks: Sequence[int], what: str) -> None:
     """Log one warning line per point naming the blocks with non-finite networks (``counts``
     per block of ``blocks``)."""

@@ -25,6 +25,7 @@ from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies.blocks import (
     analyze_each,
+    check_family,
     drop_nonfinite_blocks,
     report_nonfinite,
     shard_blocks,
@@ -94,7 +95,7 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
             "depth": np.int64(p["depth"]),
         },
     )
-    ds.attrs = provenance("depth", spec.name, spec.sha256, backend_name())
+    ds.attrs = provenance("depth", spec, backend_name())
     ds.attrs.update({k: p[k] for k in FAMILY_ATTRS})
     ds.attrs.update(
         networks=np.int64(p["networks"]),
@@ -153,7 +154,8 @@ def heavy_tail_diagnostics(
       error_ratio  jackknife over exact standard error of mean G_aa^2 where the exact moments
                    of G are known (NaN elsewhere): far below 1 means the tail that carries the
                    variance was never sampled.
-    Layer 1 (G = K^(1) exactly, no fluctuation) is never flagged."""
+    Layer 1 (G = K^(1) exactly, no fluctuation) is never flagged; elsewhere a diagnostic that
+    cannot be computed (NaN) flags."""
     n = ds.sizes["input"]
     diag2 = _diagonal_rows(n, 2)
     diag4 = _diagonal_rows(n, 4)
@@ -163,21 +165,25 @@ def heavy_tail_diagnostics(
     skew = np.zeros(g.shape[1:])  # layer 1 has no fluctuation: no skewness to measure
     with np.errstate(invalid="ignore", divide="ignore"):
         block_kurtosis = 3 * (gg[:, 1:] / per_block) / (g[:, 1:] / per_block) ** 2 - 3
-        skew[1:] = np.nan_to_num(stats.sampling_skewness(block_kurtosis, axis=0), nan=0.0)
+        skew[1:] = stats.sampling_skewness(block_kurtosis, axis=0)
     se = stats.jackknife({"gg": gg}, counts, lambda m: m["gg"]).stderr  # (L, n)
     total = float(counts.sum())
     biggest = ds["max_gg"].values.max(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        influence = np.where(se > 0, biggest / (total * se), 0.0)
+        influence = np.where(se == 0, 0.0, biggest / (total * se))  # NaN se: NaN, flags
         ratio = np.full(se.shape, np.nan)
         if exact_moments is not None:
             exact_se = np.sqrt(np.maximum(exact_moments[4] - exact_moments[2] ** 2, 0) / total)
             ratio = np.where(exact_se > 0, se / exact_se, np.nan)
-    flagged = (
-        (np.abs(skew) > settings["heavy_tail_skewness"])
-        | (influence > settings["max_influence"])
-        | (ratio < settings["min_error_ratio"])
-    )
+    # fail closed: a diagnostic that cannot be computed (NaN) flags the layer; the error ratio
+    # only where the exact moments are known
+    with np.errstate(invalid="ignore"):
+        flagged = ~(
+            (np.abs(skew) <= settings["heavy_tail_skewness"])
+            & (influence <= settings["max_influence"])
+        )
+        if exact_moments is not None:
+            flagged |= ~(ratio >= settings["min_error_ratio"])
     flagged[0] = False
     return {
         "kurtosis_skew": skew,
@@ -329,6 +335,11 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     options = dict(options or {})
     if not points:
         raise ValueError("analyze needs at least one point")
+    families: dict[str, list[xr.Dataset]] = {}
+    for ds in points:
+        families.setdefault(str(ds["family"].values), []).append(ds)
+    for group in families.values():
+        check_family(group, FAMILY_ATTRS)
 
     def one_point(ds: xr.Dataset) -> xr.Dataset:
         one = analyze_point(ds, options)
@@ -344,7 +355,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
 
     per_point, refused = analyze_each(points, one_point)
     study = xr.merge(per_point, join="outer", compat="no_conflicts", combine_attrs="drop")
-    study.attrs = provenance("depth", "", "")
+    study.attrs = provenance("depth")
     study.attrs.update(
         refused_points=refused,
         layer_convention="l = 1..L counts weight matrices (z^(1) = b + W x); W^(1) ~ N(0, C_W/d), "

@@ -198,8 +198,8 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
                                         @ averaging.T)  # fmt: skip
     report_nonfinite(spec.name, (~finite).sum(1), blocks, "results (excluded)")
     ds = xr.Dataset(data, coords={"block": np.asarray(blocks, dtype=np.int64)})
-    ds.attrs = provenance("hidden", spec.name, spec.sha256, backend_name())
-    ds.attrs.update(n_blocks=np.int64(p["networks"] // size), params=spec.to_json())
+    ds.attrs = provenance("hidden", spec, backend_name())
+    ds.attrs.update(n_blocks=np.int64(p["networks"] // size))
     return annotate(ds, RAW_META)
 
 
@@ -456,8 +456,9 @@ def analyze_point(
         0.0 if identity else rho1))  # fmt: skip
     one_sided = stats.bonferroni_z(2 * alpha, 1)  # P(Z > z) = alpha
     drift_ok = identity or abs(float(out["drift_z"])) < stats.bonferroni_t(alpha, 1, dof)
-    replicas_ok = not float(out["replica_z"]) > one_sided  # NaN (one replica) passes
-    blocks_ok = not rho1 > max_rho  # NaN (identity) passes
+    # fail closed: a statistic that cannot be computed fails, except where it does not apply
+    replicas_ok = replicas == 1 or float(out["replica_z"]) <= one_sided
+    blocks_ok = identity or rho1 <= max_rho
     out["ergodic"] = np.asarray(np.int8(drift_ok and replicas_ok and blocks_ok))
     if p["weights"] == "mixture":
         out["annealed_exact"] = np.asarray(0.0)  # P/P^T: the mixed pair law is symmetric
@@ -630,7 +631,7 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
     study = _assemble(names, params, [r[2] for r in rows])
     study = study.merge(hidden_theory.curves(params))
     study = study.merge(hidden_theory.ring_fits(study, params))
-    study.attrs = provenance("hidden", "", points_sha256((r[0], r[3]) for r in rows))
+    study.attrs = provenance("hidden", config_sha256=points_sha256((r[0], r[3]) for r in rows))
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see nnfield.hidden_dynamics",

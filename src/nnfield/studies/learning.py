@@ -183,11 +183,10 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         ds["cc"] = (("block", "step", "dim", "dim2"), rec.cc)
         ds["qc"] = (("block", "step", "dim", "dim2"), rec.qc)
         ds["sample_center"] = (("block", "step", "sample", "dim"), rec.sample_center)
-    ds.attrs = provenance("learning", spec.name, spec.sha256, backend_name())
+    ds.attrs = provenance("learning", spec, backend_name())
     ds.attrs.update(
         {k: p[k] for k in ("problem", "optimizer", "initial", "learning_rate", "temperature")},
         n_blocks=np.int64(p["networks"] // p["block_size"]),
-        params=spec.to_json(),
     )
     return annotate(ds, RAW_META)
 
@@ -681,7 +680,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         for name in dims.keys() - one.data_vars.keys():
             one[name] = (dims[name], np.full([one.sizes[d] for d in dims[name]], np.nan))
     study = xr.concat(per_point, dim="point", join="outer")
-    study.attrs = provenance("learning", "", "")
+    study.attrs = provenance("learning")
     study.attrs.update(
         refused_points=refused,
         critical_values=stats.CRITICAL_VALUE_METHOD,

@@ -110,11 +110,10 @@ def simulate(spec: PointSpec, shard: int = 0, progress=None) -> xr.Dataset:
         {"count": (("block",), rec.count), "nonfinite": (("block",), rec.nonfinite), **data},
         coords={"block": np.asarray(list(blocks), dtype=np.int64), "step": rec.steps},
     )
-    ds.attrs = provenance("learning", spec.name, spec.sha256, backend_name())
+    ds.attrs = provenance("learning", spec, backend_name())
     ds.attrs.update(
         {k: p[k] for k in ("problem", "optimizer", "initial", "learning_rate", "temperature")},
         n_blocks=np.int64(p["networks"] // p["block_size"]),
-        params=spec.to_json(),
     )
     return annotate(ds, RAW_META)
 

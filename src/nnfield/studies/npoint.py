@@ -26,8 +26,8 @@ from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.store import annotate, backend_name, provenance
 from nnfield.studies import npoint_couplings
+from nnfield.studies.blocks import check_family, report_nonfinite, shard_blocks
 from nnfield.studies.blocks import merge as merge  # re-exported: the study interface
-from nnfield.studies.blocks import report_nonfinite, shard_blocks
 from nnfield.studies.npoint_couplings import COUPLING_META, point_couplings
 from nnfield.theory.couplings import LAMBDA_CONVENTION
 
@@ -108,7 +108,7 @@ def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums
         },
         coords={"block": block, "family": p["family"], "width": np.int64(p["width"])},
     )
-    attrs = provenance("npoint", spec.name, spec.sha256, backend_name())
+    attrs = provenance("npoint", spec, backend_name())
     attrs.update({k: p[k] for k in FAMILY_ATTRS})
     attrs.update(
         networks=np.int64(p["networks"]),
@@ -224,8 +224,11 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
     skew6 = float(stats.sampling_skewness((conn6(block_means) / g6_gp).mean(-1)))
     diag4 = _diagonal_rows(n_in, 4)
     diag6 = _diagonal_rows(n_in, 6)
-    infl4 = stats.max_influence(float(ds["max_f4"].max()), sums["f4"][:, diag4].mean(1), counts)
-    infl6 = stats.max_influence(float(ds["max_f6"].max()), sums["f6"][:, diag6].mean(1), counts)
+    # np.max, not xarray's NaN-skipping max: a NaN largest network must flag
+    infl4 = stats.max_influence(float(np.max(ds["max_f4"].values)), sums["f4"][:, diag4].mean(1),
+                                counts)  # fmt: skip
+    infl6 = stats.max_influence(float(np.max(ds["max_f6"].values)), sums["f6"][:, diag6].mean(1),
+                                counts)  # fmt: skip
     skew_limit = float(options.get("heavy_tail_skewness", 0.5))
     infl_limit = float(options.get("max_influence", 0.5))
     ratio_limit = float(options.get("min_error_ratio", 0.5))
@@ -242,10 +245,13 @@ def analyze_point(ds: xr.Dataset, exact, options: Mapping, couplings=None) -> xr
     out["skew6"] = ((), skew6)
     out["influence4"] = ((), infl4)
     out["influence6"] = ((), infl6)
-    out["heavy_tail4"] = ((), np.int8(abs(skew4) > skew_limit or infl4 > infl_limit
-                                      or ratio4 < ratio_limit))  # fmt: skip
-    out["heavy_tail6"] = ((), np.int8(abs(skew6) > skew_limit or infl6 > infl_limit
-                                      or ratio6 < ratio_limit))  # fmt: skip
+    # fail closed: a diagnostic that cannot be computed (NaN, e.g. an exact error that
+    # overflowed) flags the estimate; the error ratio only where exact theory exists
+    has_exact = exact is not None
+    out["heavy_tail4"] = ((), np.int8(not (abs(skew4) <= skew_limit and infl4 <= infl_limit)
+                                      or (has_exact and not ratio4 >= ratio_limit)))  # fmt: skip
+    out["heavy_tail6"] = ((), np.int8(not (abs(skew6) <= skew_limit and infl6 <= infl_limit)
+                                      or (has_exact and not ratio6 >= ratio_limit)))  # fmt: skip
     out["networks"] = ((), np.int64(counts.sum()))
     out["nonfinite"] = ((), np.int64(ds["nonfinite"].values.sum()))
     if int(out["nonfinite"]) > 0:
@@ -438,6 +444,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
     max_inputs = 0
     for family, group in by_family.items():
         group.sort(key=lambda d: int(d["width"]))
+        check_family(group, (*FAMILY_ATTRS, "estimator", "dtype"))
         inputs = group[0]["x"].values
         max_inputs = max(max_inputs, inputs.shape[0])
         start = time.perf_counter()
@@ -488,7 +495,7 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         families.append(fam.expand_dims(family=[family]))
     study = xr.concat(families, dim="family", join="outer", coords="minimal", compat="override")
     study = study.assign(**tuple_coords(max_inputs))
-    study.attrs = provenance("npoint", "", "")
+    study.attrs = provenance("npoint")
     study.attrs.update(
         correlator_convention="G_n over colex-sorted input tuples; connected parts of a zero-mean "
         "field; dev_n = tuple average of G_n_conn / G_n_gp with the exact GP kernel",
