@@ -517,3 +517,17 @@ def test_parallel_file_analysis_equals_analyze(tmp_path, monkeypatch):
     parallel = hidden.analyze_files(paths, workers=2)
     serial = hidden.analyze([read_dataset(p, study="hidden") for p in paths])
     xr.testing.assert_identical(parallel, serial)
+
+
+@pytest.mark.parametrize("statistic", ["replica_statistic", "block_correlation"])
+def test_an_ergodicity_statistic_that_cannot_be_computed_fails_the_point(statistic, monkeypatch):
+    """Fail closed: linear dynamics with two replicas passes; the same point with a NaN replica
+    or block statistic (where it applies) is not called ergodic."""
+    ensembles = [{"name": "lin", "weights": "ginibre", "neurons": 4, "contractions": [0.5],
+                  "initial_states": 2}]  # fmt: skip
+    small = {"networks": 40, "block_size": 4, "steps": 200, "burn_in": 20}
+    ds, _ = run_study(ensembles, **small)
+    assert int(ds["ergodic"].values[0]) == 1
+    monkeypatch.setattr(hidden, statistic, lambda *args, **kw: np.nan)
+    ds, _ = run_study(ensembles, **small)
+    assert int(ds["ergodic"].values[0]) == 0

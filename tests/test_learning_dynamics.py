@@ -298,3 +298,13 @@ def test_joint_moments_assemble_the_covariance_of_q_and_its_minimum():
     first, second = _joint_moments(m)
     want = np.cov(np.hstack([q, c]), rowvar=False)
     np.testing.assert_allclose(sample_covariance(first, second, 500), want, rtol=0, atol=1e-12)
+
+
+def test_a_second_law_check_that_cannot_be_computed_counts_as_a_violation():
+    """Fail closed: a NaN rate or error is counted with the violations, not passed."""
+    from nnfield.studies.learning import _violations
+
+    value, bound = np.array([0.5, 2.0, np.nan, 0.1]), np.array([1.0, 1.0, 1.0, np.nan])
+    assert _violations(value, bound, 1) == 3  # above the bound, and the two NaNs
+    assert _violations(-value, -bound, -1) == 3
+    assert _violations(np.array([0.5]), np.array([1.0]), 1) == 0

@@ -92,6 +92,16 @@ def _edited(base: dict, study: str, **changes) -> dict:
             "limits.process_memory_gb = 16",
         ),
         (_edited(NPOINT, "npoint", networks=10**15), "more than limits.point_core_hours = 1000"),
+        (
+            _edited(NPOINT, "npoint", sigma_w0=200.0),
+            "'studies.npoint.families[0].sigma_w0': the coupling quadrature would need about",
+        ),
+        (
+            _edited(
+                NPOINT, "npoint", sigma_w0=60.0, arch="gauss", inputs=[0.02, 0.05], dtype="float64"
+            ),
+            "the Gauss-net ridge quadrature would need 240000 panels",
+        ),
     ],
 )
 def test_a_bad_config_file_is_one_line_naming_the_problem(tmp_path, content, message):
@@ -158,3 +168,16 @@ def test_a_full_disk_says_so_and_where_and_leaves_nothing(small_disk):
                                   str(out)))  # fmt: skip
     assert f"cannot write {out}: no space left on the device holding {small_disk}" in line
     assert not list(small_disk.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "sigma_w0", "radius"),
+    [(10, 1.0, 1.0), (1000, 30.0, 2.0), (5, 0.5, 0.3), (100, 7.3, 0.9)],
+)
+def test_config_counts_the_coupling_quadrature_panels_the_theory_uses(cutoff, sigma_w0, radius):
+    """The cost bound is checked without importing the theory: its panel count must be the
+    theory's (nnfield.theory.couplings.radial_panels)."""
+    from nnfield.theory.couplings import radial_panels
+
+    r, _ = radial_panels(cutoff, 1 / max(1.0, sigma_w0), 16, 1.5 * radius)
+    assert config.radial_panel_count(cutoff, sigma_w0, radius) == len(r) // 16

@@ -476,3 +476,19 @@ def test_config_drift_without_metadata_and_orphaned_writers_are_caught(finished_
     assert run.returncode == 0, run.stderr[-2000:]
     assert shard.read_bytes() == new_bytes
     assert nnfield_cli(work, "verify", "results").returncode == 0
+
+
+@pytest.mark.slow
+def test_fault_injection_harness_finds_nothing_silent(finished_run, tmp_path):
+    """scripts/fault_injection.py (bit flips and a full disk on all four studies; its kill
+    checks are tests/test_workflow_kill.py's and take minutes) on a copy of the finished run."""
+    work = tmp_path / "copy"
+    shutil.copytree(finished_run, work, symlinks=True)
+    cmd = [sys.executable, str(REPO / "scripts/fault_injection.py"), "--workdir", str(work),
+           "--flips", "20", "--skip-kill"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    for study in ("npoint", "depth", "learning", "hidden"):
+        assert f"ok   bit flips, {study}: 20 flips" in run.stdout, run.stdout
+        assert f"), {study}: cannot write" in run.stdout, run.stdout
+    assert "0 SILENT" in run.stdout and "0 check(s) failed" in run.stdout

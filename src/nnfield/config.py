@@ -341,6 +341,51 @@ def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
             )
 
 
+MAX_RADIAL_PANELS = 400
+"""Fine radial panels of the coupling quadrature at most (the default config needs 16)."""
+MAX_RIDGE_PANELS = 200_000
+"""Panels of the Gauss-net ridge rule in d = 1 at most (the default config needs about 400)."""
+
+
+def radial_panel_count(cutoff: float, sigma_w0: float, radius: float) -> int:
+    """Panels of ``theory.couplings.radial_panels`` for a family (scale 1/max(1, sigma_w0),
+    dense region 1.5 x the largest |x|): uniform panels of scale/4 up to max(4 scale, dense),
+    then doubling ones.  Counted here without importing the theory (tests compare the two)."""
+    scale = 1.0 / max(1.0, sigma_w0)
+    uniform_end = min(cutoff, max(4 * scale, 1.5 * radius))
+    count = math.ceil(uniform_end / (scale / 4) * (1 - 1e-12))
+    end = uniform_end
+    while end < cutoff * (1 - 1e-12):
+        end, count = min(2 * end, cutoff), count + 1
+    return count
+
+
+def _check_coupling_cost(fam: Mapping[str, Any], cutoffs, radius: float, where: str,
+                         key: str) -> None:  # fmt: skip
+    """Bound the analysis cost of a family's coupling integrals, which grows with sigma_w0 (the
+    kernels vary on |y| ~ 1/sigma_w0, so the quadrature refines with it) and, for the Gauss-net
+    ridge in d = 1, with sigma_w0 x cutoff."""
+    sw0 = float(fam["sigma_w0"])
+    uniform = radial_panel_count(max(cutoffs), sw0, radius) - radial_panel_count(
+        max(cutoffs), 1.0, 0.0
+    )
+    if uniform > MAX_RADIAL_PANELS:
+        raise ConfigError(
+            f"config key '{where}.sigma_w0': the coupling quadrature would need about "
+            f"{uniform} fine radial panels (6 x sigma_w0 x largest |x| = {6 * sw0 * radius:.3g}), "
+            f"more than {MAX_RADIAL_PANELS}: its cost grows with sigma_w0; lower sigma_w0 or the "
+            f"inputs, or set {key}.enabled: false"
+        )
+    if fam["arch"] == "gauss" and fam.get("input_dim", 1) == 1:
+        ridge = math.ceil(4 * max(cutoffs) * sw0)
+        if ridge > MAX_RIDGE_PANELS:
+            raise ConfigError(
+                f"config key '{where}.sigma_w0': the Gauss-net ridge quadrature would need "
+                f"{ridge} panels (4 x largest cutoff x sigma_w0), more than {MAX_RIDGE_PANELS}; "
+                f"lower sigma_w0 or {key}.cutoffs, or set {key}.enabled: false"
+            )
+
+
 def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], where: str) -> None:
     """Coupling fits need the inputs inside every cutoff and more 4-tuples than coefficients."""
     couplings = npoint.get("analysis", {}).get("couplings", {})
@@ -362,6 +407,7 @@ def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], wh
             f"config key '{key}.cutoffs': cutoff {min(cutoffs)} does not contain the inputs of "
             f"{where} (largest |x| = {radius:g}); every cutoff must exceed it"
         )
+    _check_coupling_cost(fam, cutoffs, radius, where, key)
     n = len(fam["inputs"])
     tuples4 = comb(n + 3, 4)
     if tuples4 <= couplings["basis"]:

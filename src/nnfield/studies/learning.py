@@ -467,6 +467,14 @@ ASSERTED = ("pi_violation", "kl_violation")
 """Second laws that hold for every Markov chain at any step size (warned about when broken)."""
 
 
+def _violations(value: np.ndarray, bound: np.ndarray, sign: int) -> int:
+    """Entries beyond ``bound`` (sign 1: above it, -1: below it), counting every entry that
+    cannot be checked (NaN value or error) as a violation: a check fails closed."""
+    with np.errstate(invalid="ignore"):
+        within = sign * np.asarray(value) <= sign * np.asarray(bound)
+    return int(np.sum(~within))
+
+
 def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     """Per-point thermodynamics over (step, interval), with the second-law verdicts."""
     import json
@@ -504,20 +512,20 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     crit = stats.bonferroni_t(alpha, max(len(steps) - 1, 1), stats.jackknife_dof(ds.sizes["block"]))
     violations = {"pi_violation": -1, "kl_violation": -1, "free_energy_violation": -1}
     if "pi" in est:
-        violations["pi_violation"] = int(np.sum(est["pi"].value < -crit * est["pi"].stderr))
+        violations["pi_violation"] = _violations(est["pi"].value, -crit * est["pi"].stderr, -1)
     if "d_kl" in extras:
         d_kl = extras["d_kl"]
-        violations["kl_violation"] = int(np.sum(d_kl.value > crit * d_kl.stderr))
+        violations["kl_violation"] = _violations(d_kl.value, crit * d_kl.stderr, 1)
     if "information_excess" in extras:
         excess = extras["information_excess"]  # I - bound <= 0 (Goldt-Seifert)
-        count = int(np.nansum(excess.value > crit * excess.stderr))
+        count = _violations(excess.value, crit * excess.stderr, 1)
         out["information_violation"] = ((), np.int32(count))
         if count:
             log.warning("%s: I > Delta S + Delta S_medium at %d records (information bound "
                         "failed)", ds.attrs.get("point"), count)  # fmt: skip
     if "d_free" in extras:
         d_free = extras["d_free"]
-        violations["free_energy_violation"] = int(np.sum(d_free.value > crit * d_free.stderr))
+        violations["free_energy_violation"] = _violations(d_free.value, crit * d_free.stderr, 1)
     for flag, count in violations.items():
         out[flag] = ((), np.int32(count))
         if count > 0 and flag in ASSERTED:
