@@ -26,27 +26,40 @@ DEVICE = CONFIG["device"]
 FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
 
 
+PLANS = {  # each study's plan: its points' spec hashes and analysis options (nnfield.plan)
+    study: nnplan.plan_text(study, specs.values(), CONFIG["studies"][study].get("analysis", {}))
+    for study, specs in POINTS.items()
+}
+
+RECORD = nnconfig.record_text(CONFIG)  # the run record, for `nnfield verify`
+
 if workflow.is_main_process:  # not in the inner snakemake of each SLURM job
-    # What this evaluation asks for, written whenever it changes (a dry run included): the
-    # record of the validated config, for `nnfield verify`, and each study's plan (its points'
-    # spec hashes and analysis options, an input of its analysis: nnfield.plan).
-    try:
-        nnconfig.write_record(CONFIG, layout.CONFIG_RECORD)
-        for _study, _specs in POINTS.items():
-            _analysis = CONFIG["studies"][_study].get("analysis", {})
-            nnplan.write_plan(
-                layout.plan_path(_study), nnplan.plan_text(_study, _specs.values(), _analysis)
-            )
+    try:  # written unless present (a dry run too): inputs of the analyses and of `record`
+        for _study, _text in PLANS.items():
+            nnplan.write_plan(_study, _text)
+        nnplan.write_record_file(RECORD)
     except OSError as err:
-        raise WorkflowError(f"cannot write the run record or a study plan under results/: {err}")
+        raise WorkflowError(f"cannot write a study plan or the run record under results/: {err}")
+
+
+onstart:
+    # after Snakemake took its lock, never on a dry run: the run record, and each study's
+    # current plan, which orphaned jobs of other configs check before they write
+    nnconfig.write_record(CONFIG, layout.CONFIG_RECORD)
+    for _study, _text in PLANS.items():
+        nnplan.make_current(_study, _text)
 
 
 onsuccess:
     batching.remove_stale_task_files(BATCHES)
+    nnplan.remove_stale(PLANS)
+    nnplan.remove_stale_records(RECORD)
 
 
 onerror:
     batching.remove_stale_task_files(BATCHES)
+    nnplan.remove_stale(PLANS)
+    nnplan.remove_stale_records(RECORD)
 
 
 include: "workflow/rules/common.smk"
@@ -56,8 +69,26 @@ include: "workflow/rules/analyze.smk"
 include: "workflow/rules/figures.smk"
 
 
+localrules:
+    record,
+
+
+rule record:
+    """The run record (results/config.yaml, for `nnfield verify`): a job of its own, so that a
+    changed config is a run (and onstart records it) even when it changes no other output."""
+    input:
+        nnplan.record_file(RECORD),
+    output:
+        layout.CONFIG_RECORD,
+    log:
+        "results/logs/record.log",
+    run:
+        nnplan.copy_record(input[0], output[0], log[0])
+
+
 rule all:
     default_target: True
     input:
+        layout.CONFIG_RECORD,
         expand("results/{study}/{study}.nc", study=list(POINTS)),
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=("pdf", "png")),

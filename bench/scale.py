@@ -87,13 +87,12 @@ def write_points(workdir: Path, config: dict) -> list[Path]:
 
 
 def aggregate_seconds(workdir: Path, paths: list[Path]) -> float:
-    from nnfield import layout
-
     listing = workdir / "points.txt"
     listing.write_text("\n".join(map(str, paths)))
+    (plan,) = (workdir / "results/hidden/plans").glob("*.json")  # written by snakemake -n
     cmd = [sys.executable, "-m", "nnfield", "analyze", "--study", "hidden", "--out",
            str(workdir / "results/hidden/hidden.nc"), "--point-list", str(listing), "--plan",
-           str(workdir / layout.plan_path("hidden"))]  # fmt: skip
+           str(plan)]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - start

@@ -42,6 +42,18 @@ def inputs(draw, dim: int, at_least: int, at_most: int) -> list:
     return xs
 
 
+def degenerate(fam: dict) -> bool:
+    """The priors config refuses: zero readout, zero preactivation variance at every input, or
+    a zero output at some input (relu, erf with sigma_b1 = 0)."""
+    sw0, sb0, sw1, sb1 = (float(fam.get(k, 1.0)) for k in
+                          ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"))  # fmt: skip
+    norms = [x**2 if isinstance(x, float) else sum(v**2 for v in x) for x in fam["inputs"]]
+    zero = [sb0**2 + sw0**2 * n == 0 for n in norms]
+    return (
+        (sw1 == 0 and sb1 == 0) or all(zero) or (fam["arch"] != "gauss" and sb1 == 0 and any(zero))
+    )
+
+
 @st.composite
 def npoint_study(draw) -> dict:
     fams = []
@@ -52,6 +64,8 @@ def npoint_study(draw) -> dict:
         for key in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"):
             if draw(st.booleans()):
                 fam[key] = draw(st.floats(0, 2))
+        if degenerate(fam):  # refused by design (a zero output or constant units): repaired
+            fam.update(sigma_b0=0.5, sigma_b1=1.0)
         fams.append(fam)
     return {"seed": draw(st.integers(0, 2**31 - 1)), **draw(blocks()),
             "dtype": draw(st.sampled_from(["float32", "float64"])),

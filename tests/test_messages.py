@@ -83,7 +83,11 @@ def _edited(base: dict, study: str, **changes) -> dict:
         ),
         (
             _edited(NPOINT, "npoint", sigma_w0=0.0, sigma_b0=0.0),
-            "'studies.npoint.families[0].inputs[0]': the preactivation variance",
+            "'studies.npoint.families[0].sigma_w0': the preactivation variance",
+        ),
+        (
+            _edited(NPOINT, "npoint", sigma_b0=0.0, sigma_b1=0.0, inputs=[0.0, 1.0]),
+            "'studies.npoint.families[0].inputs[0]': every network's output is 0 at this input",
         ),
         (_edited(NPOINT, "npoint", sigma_w1=1e6), "1000000.0 is greater than the maximum of 1000"),
         (

@@ -228,12 +228,19 @@ def test_same_spec_gives_byte_identical_point_and_study_files(depth_point, tmp_p
 
 
 def test_writer_removes_what_a_killed_writer_left(tmp_path):
-    stale = tmp_path / ".x.nc.abc123.tmp"
+    """A temporary file an hour old is a killed writer's: removed.  A fresh one may be a live
+    writer's of the same output (an orphaned job and its rerun): kept."""
+    from nnfield.atomic import STALE_SECONDS
+
+    stale, live = tmp_path / ".x.nc.abc123.tmp", tmp_path / ".x.nc.def456.tmp"
     stale.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    old = stale.stat().st_mtime - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
     ds = xr.Dataset({"v": (("block",), np.arange(3.0), {"long_name": "v", "units": "1"})})
     ds["block"] = ("block", np.arange(3), {"long_name": "block", "units": "1"})
     write_dataset(ds, tmp_path / "x.nc")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "x.nc"]
 
 
 # --- shard count ------------------------------------------------------------------------------

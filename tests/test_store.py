@@ -61,3 +61,28 @@ def test_missing_variable_and_wrong_study(tmp_path):
         read_dataset(path, required=["sum_f4"])
     with pytest.raises(DataFileError, match="study"):
         read_dataset(path, study="depth")
+
+
+def test_the_file_and_its_directory_are_flushed_before_and_after_the_rename(tmp_path, monkeypatch):
+    """Durability: fsync of the temporary file before the rename (a power loss never leaves an
+    empty file under the final name) and of the directory after it."""
+    import nnfield.atomic as atomic
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    path = write_dataset(dataset(), tmp_path / "a.nc")
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "rename", "fsync"], events
+    assert events[0][1].endswith(".tmp") and events[1][1] == str(path)
+    assert events[2][1] == str(tmp_path)

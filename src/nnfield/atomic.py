@@ -6,7 +6,8 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,15 +18,30 @@ def _umask() -> int:
     return mask
 
 
+STALE_SECONDS = 3600.0
+"""A temporary file untouched for this long was left by a killed writer (a live writer fills
+its file within seconds of opening it: the work is done before)."""
+
+
 def remove_stale_temporaries(path: Path) -> None:
     """Delete temporary files a killed writer of ``path`` left behind (``.NAME.*.tmp``; never
-    trusted by any reader).  Each output has one writer at a time, so they are stale."""
+    trusted by any reader), once they are STALE_SECONDS old: a younger one may belong to a
+    live writer of the same output (an orphaned job and its rerun, say)."""
+    now = time.time()
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        try:
+            if now - stale.stat().st_mtime > STALE_SECONDS:
+                stale.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, remove_stale: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike,
+    remove_stale: bool = True,
+    before_rename: Callable[[], None] | None = None,
+) -> Iterator[Path]:
     """A temporary path ``.NAME.*.tmp`` beside ``path`` to write to; flushed to the device
     (fsync) and renamed onto ``path`` when the block succeeds, then the directory is flushed,
     so a power loss leaves the old file or the new one, never an empty one; deleted when the
@@ -44,6 +60,8 @@ def atomic_path(path: str | os.PathLike, remove_stale: bool = True) -> Iterator[
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         _fsync(tmp)  # the data reach the disk before the name does
+        if before_rename is not None:  # a last check (raising leaves nothing behind)
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

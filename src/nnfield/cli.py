@@ -53,6 +53,8 @@ def _check_device(wanted: str) -> None:
 def _simulate(args) -> None:
     """One or more (spec, shard, out) tasks in this process (a batch: nnfield.batching); each
     file is written atomically as soon as its task is done, exactly as a job of its own would."""
+    from functools import partial
+
     from nnfield import layout
     from nnfield.config import ConfigError, PointSpec, check_spec
     from nnfield.store import write_dataset
@@ -89,18 +91,19 @@ def _simulate(args) -> None:
         log.info("simulate [%d/%d] %s/%s shard %d", i + 1, len(specs), spec.study, spec.name,
                  shard)  # fmt: skip
         plan_file = Path(layout.plan_path(spec.study)) if args.tasks is not None else None
-        _refuse_unplanned(plan_file, spec, out)
+        _refuse_unplanned(plan_file, spec.name, spec.sha256, out)
         try:
             ds = load(spec.study).simulate(spec, shard, progress=log.info)
         except KeyError as err:  # a hand-written --spec (the workflow's specs are complete)
             raise ConfigError(f"point spec {spec.study}/{spec.name}: missing parameter "
                               f"{err}") from err  # fmt: skip
-        _refuse_unplanned(plan_file, spec, out)  # the config may have changed meanwhile
-        write_dataset(ds, out)
+        # last check just before the rename: the config may have changed meanwhile
+        check = partial(_refuse_unplanned, plan_file, spec.name, spec.sha256, out)
+        write_dataset(ds, out, before_rename=check)
         log.info("wrote %s", out)
 
 
-def _refuse_unplanned(plan_file: Path | None, spec, out: Path) -> None:
+def _refuse_unplanned(plan_file: Path | None, point: str, sha: str, out: Path) -> None:
     """Refuse to write a file the workflow's current plan does not ask for (paths are relative
     to the workflow's directory, as in a batch's task file): a job whose
     Snakemake was killed (an orphan, which on SLURM may run on for hours) must never overwrite
@@ -110,15 +113,18 @@ def _refuse_unplanned(plan_file: Path | None, spec, out: Path) -> None:
 
     if plan_file is None or not plan_file.exists():
         return
-    if current_sha(plan_file, spec.name) != spec.sha256:
+    if current_sha(plan_file, point) != sha:
         raise ConfigError(
-            f"not writing {out}: the workflow's plan {plan_file} no longer holds this spec of "
-            f"point {spec.name} (this job was planned from another config, and its Snakemake "
-            "was stopped); nothing written"
+            f"not writing {out}: the workflow's current plan {plan_file} no longer holds this "
+            f"spec of point {point} (this job was planned from another config, and its "
+            "Snakemake was stopped); nothing written"
         )
 
 
 def _merge(args) -> None:
+    from functools import partial
+
+    from nnfield import layout
     from nnfield.plan import REMEDY
     from nnfield.store import DataFileError, read_dataset, write_dataset
     from nnfield.studies import load
@@ -131,18 +137,24 @@ def _merge(args) -> None:
                 f"{path}: made with another spec of point {ds.attrs['point']} than the "
                 f"config's (an older or orphaned job wrote it); {REMEDY}"
             )
-    write_dataset(module.merge(shards), args.out)
+    merged = module.merge(shards)
+    plan_file = Path(layout.plan_path(args.study)) if args.expect else None
+    point = str(merged.attrs["point"])
+    check = partial(_refuse_unplanned, plan_file, point, str(args.expect), args.out)
+    write_dataset(merged, args.out, before_rename=check)  # an orphaned merge writes nothing
     log.info("merged %d shard(s) into %s", len(shards), args.out)
 
 
 def _analyze(args) -> None:
+    from functools import partial
+
     from nnfield.config import ConfigError
     from nnfield.plan import read_plan
     from nnfield.store import points_sha256, read_dataset, write_dataset
     from nnfield.studies import load
 
     module = load(args.study)
-    plan = read_plan(args.plan) if args.plan else None
+    plan = read_plan(args.plan, args.digest) if args.plan else None
     if plan is not None and args.options:
         raise ConfigError("analyze: give --plan (which holds the analysis options) or --options")
     if plan is not None:
@@ -158,8 +170,7 @@ def _analyze(args) -> None:
         paths += [Path(line) for line in lines if line.strip()]
     if not paths:
         raise ConfigError("analyze needs point files (POINTS or --point-list)")
-    if plan is None:  # without a plan, at least every point once
-        _check_points(paths, None)
+    _check_points(paths, plan)  # before any work: exactly the plan's points (or each once)
     if hasattr(module, "analyze_files"):  # reads and reduces in parallel processes
         ds = module.analyze_files(paths, options, progress=log.info)
     else:
@@ -172,20 +183,38 @@ def _analyze(args) -> None:
         ds.attrs["config_sha256"] = points_sha256(
             (str(p.attrs["point"]), str(p.attrs["config_sha256"])) for p in points
         )
-    if plan is not None and ds.attrs["config_sha256"] != points_sha256(plan["points"].items()):
-        _check_points(paths, plan)  # names the files (only read when something is wrong)
     ds.attrs["analysis_options"] = json.dumps(options, sort_keys=True)
-    write_dataset(ds, args.out)
+    ds.attrs["plan_sha256"] = plan["sha256"] if plan is not None else ""
+    check = partial(_refuse_other_plan, args.study, ds.attrs["plan_sha256"], args.out)
+    write_dataset(ds, args.out, before_rename=check)  # an orphaned analysis writes nothing
     log.info("wrote %s", args.out)
+
+
+def _refuse_other_plan(study: str, plan_sha: str, out) -> None:
+    """Refuse to write a study dataset or figure of a plan other than the workflow's current one
+    (an orphaned analysis or figure job finishing after a run of another config started)."""
+    from nnfield.config import ConfigError
+    from nnfield.plan import current_plan_sha256
+
+    current = current_plan_sha256(study)
+    if plan_sha and current is not None and current != plan_sha:
+        raise ConfigError(
+            f"not writing {out}: made from another plan of study {study} than the workflow's "
+            "current one (this job was planned from another config, and its Snakemake was "
+            "stopped); nothing written"
+        )
 
 
 def _check_points(paths: list[Path], plan: dict | None) -> None:
     """Refuse point files that are not exactly the plan's points (or, without a plan, the same
     point twice), naming them and the command that fixes it."""
+    from nnfield.parallel import map_in_processes
     from nnfield.plan import REMEDY, mismatches
     from nnfield.store import DataFileError, read_identity
 
-    files = [(str(path), *read_identity(path)) for path in paths]
+    found = map_in_processes(read_identity, [str(p) for p in paths], None, 500, log.info,
+                             "checked {done}/{total} point files")  # fmt: skip
+    files = [(str(path), *ids) for path, ids in zip(paths, found, strict=True)]
     if plan is None:
         plan = {"points": {point: sha for _, point, sha in files}}
     problems = mismatches(files, plan)
@@ -195,16 +224,21 @@ def _check_points(paths: list[Path], plan: dict | None) -> None:
 
 
 def _figure(args) -> None:
+    from functools import partial
+
     from nnfield.figures import style
     from nnfield.store import read_dataset
     from nnfield.studies import FIGURE_STUDY, load
+    from nnfield.verify import figure_tag
 
     if args.name not in FIGURE_STUDY:
         raise ValueError(f"unknown figure {args.name!r}; known: {', '.join(FIGURE_STUDY)}")
     study = FIGURE_STUDY[args.name]
     ds = read_dataset(args.data, study=study)
     fig = load(study).FIGURES[args.name](ds)
-    style.save(fig, args.out)
+    plan_sha = str(ds.attrs.get("plan_sha256", ""))
+    style.save(fig, args.out, subject=figure_tag(args.name, plan_sha),
+               before_rename=partial(_refuse_other_plan, study, plan_sha, args.out))  # fmt: skip
     log.info("wrote %s", ", ".join(args.out))
 
 
@@ -273,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True)
     p.add_argument("--options", default="", help="analysis options as JSON")
     p.add_argument("--plan", type=Path,
-                   help="the study's plan (results/STUDY/plan.json): its analysis options, and "
-                        "the points (with spec hashes) the files must be, exactly")  # fmt: skip
+                   help="the study's plan (results/STUDY/plans/*.json): its analysis options, "
+                        "and the points (with spec hashes) the files must be, exactly")  # fmt: skip
+    p.add_argument("--digest", help="sha256 the --plan file must have (from the workflow)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--point-list", type=Path,
                    help="a file naming one point file per line (for sweeps too large for a "
@@ -300,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", type=Path, default=Path("results"))
     p.add_argument("--config", type=Path,
                    help="config to check against (default: RESULTS/config.yaml, the record of "
-                        "the config the workflow was last evaluated with)")  # fmt: skip
+                        "the latest run started)")  # fmt: skip
     p.add_argument("--workers", type=int, help="processes reading files (default: all CPUs)")
     p.add_argument("--remove-bad", action="store_true",
                    help="delete the result files found inconsistent, so that the next snakemake "

@@ -128,7 +128,7 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
     if not isinstance(config, Mapping):
         raise ConfigError(f"config key '<top level>': must be a mapping of keys to values, got "
                           f"{type(config).__name__}")  # fmt: skip
-    _refuse_shared_nodes(config)
+    _refuse_huge(config)
     config = copy.deepcopy(dict(config))
     _refuse_nonfinite(config)
     schema = load_schema(schema_path)
@@ -154,20 +154,31 @@ def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -
     return config
 
 
-def _refuse_shared_nodes(value: Any, path: tuple = (), seen: dict | None = None) -> None:
-    """Refuse a config in which one list or mapping appears twice (what YAML aliases load to,
-    whatever loader read them): walking nested shared nodes costs exponential time and memory."""
-    seen = {} if seen is None else seen
-    if not isinstance(value, Mapping | list):
-        return
-    if id(value) in seen:
-        raise ConfigError(f"config key '{_key_path(path)}': the same node as "
-                          f"'{_key_path(seen[id(value)])}' (a YAML alias?); write the values "
-                          "out")  # fmt: skip
-    seen[id(value)] = path
-    items = value.items() if isinstance(value, Mapping) else enumerate(value)
-    for key, item in items:
-        _refuse_shared_nodes(item, (*path, key), seen)
+MAX_CONFIG_VALUES = 10**6
+"""Values (scalars, lists, mappings) a config may hold once every shared node is expanded."""
+
+
+def _refuse_huge(config: Any) -> None:
+    """Refuse a config that would hold more than MAX_CONFIG_VALUES values when walked: shared
+    nodes (what YAML aliases load to, whatever loader read them) nest into an exponential tree
+    that validation would walk for minutes and gigabytes.  Counted per distinct node, so
+    harmless sharing (a list reused in a Python-built config) costs nothing."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if not isinstance(value, Mapping | list):
+            return 1
+        if id(value) not in sizes:
+            sizes[id(value)] = 0  # a cycle counts once
+            items = value.values() if isinstance(value, Mapping) else value
+            sizes[id(value)] = 1 + sum(size(item) for item in items)
+        return sizes[id(value)]
+
+    total = size(config)
+    if total > MAX_CONFIG_VALUES:
+        raise ConfigError(f"config key '<top level>': the config holds {total:.3g} values once "
+                          f"expanded, more than {MAX_CONFIG_VALUES:.0e} (YAML aliases?); write "
+                          "the values out")  # fmt: skip
 
 
 def _refuse_nonfinite(value: Any, path: tuple = ()) -> None:
@@ -323,21 +334,31 @@ def _check_gauss_range(npoint: Mapping[str, Any], fam: Mapping[str, Any], where:
 
 
 def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
-    """Refuse priors whose output law is degenerate: a readout with sigma_w1 = sigma_b1 = 0 is
-    identically zero, and an input whose preactivation variance sb0^2 + sw0^2 |x|^2 / d is zero
-    makes every hidden unit the constant f(0) there (no fluctuation for the correlator theory's
-    quadrature to integrate)."""
+    """Refuse degenerate priors: a readout with sigma_w1 = sigma_b1 = 0 (every output is 0); a
+    preactivation variance sb0^2 + sw0^2 |x|^2 / d that is zero at every input (constant hidden
+    units: the theory's quadrature divides by it); and sigma_b1 = 0 at an input of zero
+    preactivation variance for an activation with f(0) = 0 (relu, erf: the output is 0 there).
+    A single zero-variance input with sigma_b1 > 0, or for Gauss-net, runs."""
     if float(fam["sigma_w1"]) == 0 and float(fam["sigma_b1"]) == 0:
         raise ConfigError(f"config key '{where}.sigma_w1': sigma_w1 and sigma_b1 are both 0, so "
                           "every network's output is 0")  # fmt: skip
     sw0, sb0 = float(fam["sigma_w0"]), float(fam["sigma_b0"])
-    for i, x in enumerate(fam["inputs"]):
-        norm = float(x) ** 2 if isinstance(x, int | float) else sum(float(v) ** 2 for v in x)
+    norms = [float(x) ** 2 if isinstance(x, int | float) else sum(float(v) ** 2 for v in x)
+             for x in fam["inputs"]]  # fmt: skip
+    if all(sb0**2 + sw0**2 * norm == 0 for norm in norms):
+        raise ConfigError(
+            f"config key '{where}.sigma_w0': the preactivation variance sigma_b0^2 + sigma_w0^2 "
+            "|x|^2 / d is 0 at every input, so every hidden unit is the constant f(0) and the "
+            "correlator theory has nothing to integrate; give sigma_w0 or sigma_b0 > 0"
+        )
+    if fam["arch"] == "gauss" or float(fam["sigma_b1"]) != 0:
+        return
+    for i, norm in enumerate(norms):
         if sb0**2 + sw0**2 * norm == 0:
             raise ConfigError(
-                f"config key '{where}.inputs[{i}]': the preactivation variance sigma_b0^2 + "
-                "sigma_w0^2 |x|^2 / d is 0 at this input, so every hidden unit is the constant "
-                "f(0) there; give sigma_b0 > 0 or a nonzero input"
+                f"config key '{where}.inputs[{i}]': every network's output is 0 at this input "
+                f"(sigma_b0^2 + sigma_w0^2 |x|^2 / d = 0, so every {fam['arch']} unit is 0, and "
+                "sigma_b1 = 0); give sigma_b0 or sigma_b1 > 0, or a nonzero input"
             )
 
 
@@ -682,15 +703,17 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
     return validate(raw)
 
 
+def record_text(config: Mapping[str, Any]) -> str:
+    """The run record's text: a validated config as YAML, read back by ``nnfield verify``."""
+    text = "# validated configuration of the latest run (written by the workflow)\n"
+    return text + yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+
+
 def write_record(config: Mapping[str, Any], path: str | Path) -> bool:
-    """Write a validated config as YAML, atomically and only if it changed: the record of the
-    config the workflow was last evaluated with, read back by ``nnfield verify``.  True if
-    written."""
+    """Write the run record of ``config`` atomically, only if it changed; True if written."""
     from nnfield.atomic import write_text_if_changed
 
-    text = "# validated configuration the workflow was last evaluated with\n"
-    text += yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
-    return write_text_if_changed(path, text)
+    return write_text_if_changed(path, record_text(config))
 
 
 def _number(value: Any) -> str:

@@ -7,8 +7,7 @@ from nnfield.config import PointSpec
 
 RESULTS = "results"
 CONFIG_RECORD = f"{RESULTS}/config.yaml"
-"""The validated configuration the workflow was last evaluated with (rewritten when it
-changes)."""
+"""The validated configuration of the latest run started (rewritten when it changes)."""
 
 
 def shard_path(study: str, point: str, shard: int) -> str:
@@ -24,7 +23,7 @@ def point_path(spec: PointSpec) -> str:
 
 
 def plan_path(study: str) -> str:
-    """The study's plan (nnfield.plan): its points' spec hashes and its analysis options."""
+    """The study's current plan (nnfield.plan): a copy of the plan of the latest run started."""
     return f"{RESULTS}/{study}/plan.json"
 
 

@@ -1,27 +1,43 @@
-"""Each study's plan: the points (name and spec hash) and the analysis options of the config the
-workflow was last evaluated with, in ``results/<study>/plan.json``.
+"""Each study's plan: its points (name and spec hash) and its analysis options.
 
-The plan is rewritten only when its content changes, so its modification time is when the study
-last changed.  It is an input of the study's analyze job, so a changed sweep or analysis option
-reruns the analysis under any Snakemake rerun trigger, with or without ``.snakemake`` metadata.
-Readers hold every file to it:
+A plan lives in a file named by its content, ``results/<study>/plans/<hash>.json``, written when
+the workflow is evaluated (dry runs included) unless it exists intact (a damaged one is
+rewritten); files no run uses are removed when a run ends, as are the simulate batches' task
+files.  The plan file is
+an input of the study's analyze job, which reads exactly the plan its DAG was built with (its
+hash is checked), so a changed sweep or analysis option reruns the analysis under any Snakemake
+rerun trigger, with or without ``.snakemake`` metadata, and a dry run of another config in the
+same directory changes nothing a running workflow reads.
 
-- a simulate job refuses to write a file whose spec the plan no longer holds (an orphaned job,
-  whose Snakemake was killed, finishing after the config changed);
+When a run starts (``onstart``: after Snakemake took its lock, never on a dry run), the current
+plan is also copied to ``results/<study>/plan.json``.  Readers hold every file to it:
+
+- a simulate or merge job refuses to write a file whose spec the current plan no longer holds,
+  and an analyze or figure job one of another plan (an orphaned job, whose Snakemake was
+  killed, finishing after a run of another config started);
 - ``nnfield analyze --plan`` refuses point files of another spec, the same point twice, and
-  missing points;
-- ``nnfield verify`` compares the plan with the config it checks against.
+  missing points, before it analyses anything;
+- the study dataset records the plan's hash (``plan_sha256``), and its figures carry it, which
+  ``nnfield verify`` compares with the config's.
+
+The run record ``results/config.yaml`` is likewise the output of a rule whose input is a
+content-named copy, ``results/records/<hash>.yaml``, so that a changed config is always a run.
+
+If a study's plan file already exists when the workflow is evaluated but is not the current one
+(a config reverted after a run of another config), it is touched, so that the analysis made from
+the other plan is rerun (it then refuses the other config's files, naming the fix).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from nnfield import SCHEMA_VERSION
-from nnfield.atomic import write_text_if_changed
+from nnfield import SCHEMA_VERSION, layout
+from nnfield.atomic import atomic_path, write_text_if_changed
 from nnfield.config import ConfigError, PointSpec
 
 REMEDY = "run `nnfield verify results --remove-bad`, then snakemake again"
@@ -40,21 +56,122 @@ def plan_text(study: str, specs: Iterable[PointSpec], analysis: Mapping) -> str:
     return json.dumps(content, sort_keys=True, indent=0) + "\n"
 
 
-def write_plan(path: str | os.PathLike, text: str) -> bool:
-    """Write a plan unless the file already holds it (its mtime is when the study last
-    changed); True if written."""
-    return write_text_if_changed(path, text)
+def plan_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read_plan(path: str | os.PathLike) -> dict:
-    """A plan file as written by :func:`plan_text`."""
+def plan_file(study: str, text: str) -> str:
+    """Where the plan with this text lives (named by its hash)."""
+    return f"{layout.RESULTS}/{study}/plans/{plan_sha256(text)[:16]}.json"
+
+
+def write_plan(study: str, text: str) -> bool:
+    """Write the study's plan file unless it exists (never rewritten); if it exists but is not
+    the current plan (``results/<study>/plan.json``), touch it so that an analysis made from
+    another plan is rerun.  True if written or touched."""
+    path = Path(plan_file(study, text))
     try:
-        plan = json.loads(Path(path).read_text())
+        intact = path.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        intact = False
+    if not intact:  # missing, or damaged: (re)written
+        with atomic_path(path, remove_stale=False) as tmp:
+            tmp.write_text(text)
+        return True
+    try:
+        current = Path(layout.plan_path(study)).read_text()
+    except OSError:
+        current = None
+    if current is not None and current != text:
+        os.utime(path)
+        return True
+    return False
+
+
+def current_plan_sha256(study: str) -> str | None:
+    """Hash of the study's current plan (None without one: no workflow run here)."""
+    try:
+        return plan_sha256(Path(layout.plan_path(study)).read_text())
+    except OSError:
+        return None
+
+
+def record_file(text: str) -> str:
+    """Where a run record with this text is kept (named by its hash; ``layout.CONFIG_RECORD``
+    is a copy made by the workflow's ``record`` rule)."""
+    return f"{layout.RESULTS}/records/{plan_sha256(text)[:16]}.yaml"
+
+
+def write_record_file(text: str) -> None:
+    """Write the content-named record unless it holds ``text``; touch it when the run record
+    (``layout.CONFIG_RECORD``) is another config's, so that the ``record`` rule reruns even
+    when nothing else has to (a config that adds or removes no work)."""
+    path = Path(record_file(text))
+    try:
+        intact = path.read_text() == text
+    except (OSError, UnicodeDecodeError):
+        intact = False
+    if not intact:
+        with atomic_path(path, remove_stale=False) as tmp:
+            tmp.write_text(text)
+        return
+    try:
+        current = Path(layout.CONFIG_RECORD).read_text()
+    except OSError:
+        current = None
+    if current != text:
+        os.utime(path)
+
+
+def copy_record(source: str, record: str, log: str) -> None:
+    """The ``record`` rule: copy the content-named record to the run record, always rewritten
+    (so it is newer than its input), atomically."""
+    with atomic_path(record) as tmp:
+        tmp.write_text(Path(source).read_text())
+    Path(log).write_text(f"wrote {record} from {source}\n")
+
+
+def remove_stale_records(text: str) -> None:
+    keep = Path(record_file(text))
+    for path in Path(layout.RESULTS, "records").glob("*.yaml"):
+        if path != keep:
+            path.unlink(missing_ok=True)
+
+
+def make_current(study: str, text: str) -> bool:
+    """Record ``text`` as the study's current plan (when a run starts); True if changed."""
+    return write_text_if_changed(layout.plan_path(study), text)
+
+
+def remove_stale(plans: Mapping[str, str]) -> list[Path]:
+    """Delete the plan files of the given studies other than their plan's (after a run)."""
+    removed = []
+    for study, text in plans.items():
+        keep = Path(plan_file(study, text))
+        for path in Path(layout.RESULTS, study, "plans").glob("*.json"):
+            if path != keep:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def read_plan(path: str | os.PathLike, digest: str | None = None) -> dict:
+    """A plan file as written by :func:`plan_text` (with ``digest``: refused unless its text
+    has that sha256), with its hash under ``sha256``."""
+    try:
+        text = Path(path).read_text()
+        if digest is not None and plan_sha256(text) != digest:
+            raise ConfigError(f"{path}: changed since the workflow planned it (content hash "
+                              "differs); run snakemake again")  # fmt: skip
+        plan = json.loads(text)
+        plan["sha256"] = plan_sha256(text)
         if not isinstance(plan["points"], dict) or not isinstance(plan["analysis"], dict):
             raise TypeError("points and analysis must be mappings")
         return plan
     except OSError as err:
         raise ConfigError(f"{path}: plan file not readable ({err.strerror})") from err
+    except ConfigError:
+        raise
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{path}: not a plan file ({err}); run snakemake again") from err
 

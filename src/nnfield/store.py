@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,11 +90,15 @@ def canonical(ds: xr.Dataset) -> xr.Dataset:
     )
 
 
-def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+def write_dataset(
+    ds: xr.Dataset, path: str | os.PathLike, before_rename: Callable[[], None] | None = None
+) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename),
     in canonical variable order (so equal data give equal bytes).
 
-    Numeric variables are zlib-compressed (level 4).
+    Numeric arrays are zlib-compressed (level 4) with a Fletcher-32 checksum per chunk, which
+    the HDF5 library verifies on every read: a flipped bit in any array (coordinates included)
+    fails the reader instead of changing a value.
     """
     path = Path(path)
     check_metadata(ds)
@@ -102,13 +106,57 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     encoding = {}
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub" and var.ndim > 0:
-            encoding[name] = {"zlib": True, "complevel": 4}
+            encoding[name] = {"zlib": True, "complevel": 4, "fletcher32": True}
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, before_rename=before_rename) as tmp:
             ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+            _stamp_digest(tmp)
     except (OSError, RuntimeError) as err:  # HDF5 reports a full disk as RuntimeError
         raise DataFileError(describe_write_failure(path, err)) from err
     return path
+
+
+DIGEST_ATTR = "data_sha256"
+"""Global attribute holding the sha256 of everything else in the file (:func:`_digest`)."""
+
+
+def _update(h, value) -> None:
+    array = np.asarray(value)
+    if array.dtype.kind in "OUS":
+        h.update(repr(array.tolist()).encode())
+    else:
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+
+
+def _digest(nc) -> str:
+    """sha256 of an open netCDF4 file's content as read back: every variable's name,
+    dimensions, type, values and attributes, and every global attribute but the digest itself.
+    Stored in the file when it is written and checked by every reader, so that a damaged file
+    whose HDF5 structure still reads (a flipped bit in a filter's or a type's parameters, which
+    no chunk checksum covers) cannot change a value in silence."""
+    nc.set_auto_mask(False)
+    h = hashlib.sha256()
+    for name in sorted(nc.variables):
+        var = nc.variables[name]
+        h.update(f"\0var {name} {var.dimensions}".encode())
+        _update(h, var[...])
+        for attr in sorted(var.ncattrs()):
+            h.update(f"\0attr {attr}".encode())
+            _update(h, var.getncattr(attr))
+    for attr in sorted(nc.ncattrs()):
+        if attr != DIGEST_ATTR:
+            h.update(f"\0global {attr}".encode())
+            _update(h, nc.getncattr(attr))
+    return h.hexdigest()
+
+
+def _stamp_digest(path: Path) -> None:
+    """Store the digest of a just-written file in it."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as nc:
+        nc.setncattr(DIGEST_ATTR, _digest(nc))
 
 
 @contextmanager
@@ -132,9 +180,16 @@ def read_dataset(
     Raises DataFileError naming the file if it cannot be read, was written with another
     ``schema_version``, belongs to another study, or lacks a required variable.
     """
+    import netCDF4
+
     path = Path(path)
     with _reading(path), xr.open_dataset(path, engine="netcdf4") as ds:
         ds = ds.load()
+    check_layout(ds, path, study=study)
+    with _reading(path), netCDF4.Dataset(path) as nc:  # what xarray read is what was written
+        digest_ok = str(getattr(nc, DIGEST_ATTR, None)) == _digest(nc)
+    if not digest_ok:
+        raise DataFileError(f"{path}: content does not match its {DIGEST_ATTR} (damaged file)")
     check_layout(ds, path, study=study, required=required)
     return ds
 
@@ -176,7 +231,11 @@ def read_raw(
         nc.set_auto_mask(False)
         variables = {name: var[...] for name, var in nc.variables.items()}
         attrs = {name: nc.getncattr(name) for name in nc.ncattrs()}
+        digest_ok = str(attrs.get(DIGEST_ATTR)) == _digest(nc)
     raw = RawFile(variables, attrs)
+    if not digest_ok:
+        check_layout(raw, path, study=study)  # another schema version says so first
+        raise DataFileError(f"{path}: content does not match its {DIGEST_ATTR} (damaged file)")
     check_layout(raw, path, study=study, required=required)
     return raw
 

@@ -4,18 +4,20 @@ For each study of the config: every point file (and shard file, where a point ha
 read in full with netCDF4 (a truncated or corrupted file fails here), must carry the current
 ``schema_version``, the study, its point name, the ``config_sha256`` of the point's spec in the
 config, the raw variables of the study and exactly its blocks, and every stored coordinate
-must equal the spec's (``store.check_identity``); the study's plan must be the config's
-(``nnfield.plan``); the study dataset must have been made from exactly these points
-(``store.points_sha256``) with the config's analysis options; every figure must exist as a PDF
-and a PNG.  Non-finite networks are totalled.  One verdict line per study.
+must equal the spec's (``store.check_identity``); every file's content must match its digest
+(``store``); the study dataset must have been made from exactly these points
+(``store.points_sha256``) with the config's plan, analysis options included (``nnfield.plan``);
+every figure must exist as a PDF and a PNG that names itself and that plan.  Non-finite networks
+are totalled.  One verdict line per study.  The config defaults to the run record, written when
+a run starts.
 
-``remove_bad`` deletes every result file found inconsistent, so that the next Snakemake run
-remakes exactly those (and what depends on them) under any rerun trigger.
+``remove_bad`` deletes every result file found inconsistent and what was made from it (merged
+point, study dataset, figures), so that the next Snakemake run remakes exactly those under any
+rerun trigger.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,14 @@ from nnfield.studies import FIGURE_STUDY, load
 from nnfield.studies.blocks import shard_blocks
 
 MAGIC = {"pdf": b"%PDF", "png": b"\x89PNG"}
+
+
+def figure_tag(figure: str, plan_sha256: str) -> str:
+    """The text every figure carries in its metadata (PDF Subject, PNG Description): its name
+    and the hash of the plan its study dataset was made with."""
+    return f"nnfield figure {figure} of study plan {plan_sha256}"
+
+
 MIN_PARALLEL = 50
 """Files from which the checks run in worker processes."""
 
@@ -128,18 +138,17 @@ def verify_study(
     jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
     checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,
                                "checked {done}/{total} files")  # fmt: skip
+    points_bad = False
     for job, (problem, nonfinite) in zip(jobs, checked, strict=True):
         verdict.files += 1
         verdict.nonfinite += nonfinite
         if problem:
+            points_bad = True
             verdict.add(problem, job[0] if os.path.exists(job[0]) else None)
-    plan_file = layout.plan_path(study)
-    try:
-        if Path(plan_file).read_text() != nnplan.plan_text(study, specs.values(), analysis):
-            verdict.add(f"{plan_file}: the workflow was last evaluated with another config than "
-                        "the one checked (run snakemake with it)")  # fmt: skip
-    except OSError:
-        verdict.add(f"{plan_file}: missing (run snakemake)")
+            spec = specs[job[2]]
+            if job[0] != layout.point_path(spec):  # a bad shard: the merged point goes too
+                verdict.bad_files.append(layout.point_path(spec))
+    plan_sha = nnplan.plan_sha256(nnplan.plan_text(study, specs.values(), analysis))
     path = layout.study_path(study)
     try:
         attrs = read_raw(path, study=study).attrs
@@ -148,24 +157,30 @@ def verify_study(
         if str(attrs.get("config_sha256")) != expected:
             verdict.add(f"{path}: made from other points than the configuration's "
                         "(config_sha256 differs)", path)  # fmt: skip
-        elif str(attrs.get("analysis_options")) != json.dumps(dict(analysis), sort_keys=True):
+        elif str(attrs.get("plan_sha256")) != plan_sha:
             verdict.add(f"{path}: made with other analysis options than the configuration's "
                         f"({attrs.get('analysis_options')})", path)  # fmt: skip
     except DataFileError as err:
         verdict.add(str(err), path if os.path.exists(path) else None)
+    if points_bad:  # remade points must reach the dataset: Snakemake does not rerun a job for a
+        verdict.bad_files.append(path)  # missing input while its outputs look up to date
     for figure, of in FIGURE_STUDY.items():
         if of != study:
             continue
         for ext in layout.FIGURE_FORMATS:
             path = Path(layout.figure_path(figure, ext))
+            if points_bad:
+                verdict.bad_files.append(str(path))
             try:
-                with open(path, "rb") as fh:
-                    head = fh.read(8)
+                data = path.read_bytes()
             except OSError:
                 verdict.add(f"{path}: figure missing")
                 continue
-            if not head.startswith(MAGIC[ext]):
+            if not data.startswith(MAGIC[ext]):
                 verdict.add(f"{path}: not a {ext.upper()} file", path)
+            elif figure_tag(figure, plan_sha).encode() not in data:
+                verdict.add(f"{path}: drawn from another study dataset than the "
+                            "configuration's", path)  # fmt: skip
             else:
                 verdict.figures += 1
     return verdict
@@ -180,11 +195,11 @@ def verify(
     remove_bad: bool = False,
 ) -> bool:
     """Verify the results directory ``results`` (its parent is the run's working directory)
-    against ``config_path`` (default: the run's own record, RESULTS/config.yaml, rewritten
-    whenever the workflow is evaluated); report one verdict line per study, then its problems.
+    against ``config_path`` (default: the run's own record, RESULTS/config.yaml, written when a
+    run starts); report one verdict line per study, then its problems.
     With ``remove_bad``, delete the inconsistent result files.  True if every study is
     consistent."""
-    results = Path(results).resolve()
+    results = Path(os.path.abspath(results))  # a symlink to scratch space is fine
     if not results.is_dir():
         raise nnconfig.ConfigError(f"results directory {results} not found")
     if results.name != layout.RESULTS:
@@ -208,16 +223,20 @@ def verify(
             report(f"    {problem}")
         if len(verdict.problems) > 20:
             report(f"    ... and {len(verdict.problems) - 20} more")
-    bad = sum(len(set(v.bad_files)) for v in verdicts)
     if remove_bad:
-        report(f"removed {removed} inconsistent result file(s): run snakemake to remake them")
-    elif bad:
-        report(f"to remake the {bad} inconsistent result file(s): nnfield verify "
+        report(f"removed {removed} result file(s), the inconsistent ones and what was made "
+               "from them: run snakemake to remake them")  # fmt: skip
+    elif any(v.bad_files for v in verdicts):
+        report(f"to remake the inconsistent files and what was made from them: nnfield verify "
                f"{results.name} --remove-bad, then snakemake again")  # fmt: skip
     return all(v.consistent for v in verdicts)
 
 
 def _remove(paths: list[str]) -> int:
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
-    return len(paths)
+    """Delete the files that exist; how many were deleted."""
+    removed = 0
+    for path in map(Path, paths):
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed

@@ -6,6 +6,8 @@ rule analyze:
         points=point_files,
     output:
         "results/{study}/{study}.nc",
+    params:
+        digest=plan_digest,
     log:
         "results/{study}/logs/analyze.log",
     priority: 100000  # as soon as ready: a finished study never waits for others
@@ -15,5 +17,5 @@ rule analyze:
     conda:
         "../envs/nnfield.yaml"
     shell:
-        "nnfield analyze --study {wildcards.study} --plan {input.plan:q}"
+        "nnfield analyze --study {wildcards.study} --plan {input.plan:q} --digest {params.digest}"
         " --out {output:q} {input.points:q} 2> {log:q}"

@@ -22,7 +22,11 @@ def point_files(wildcards):
 
 
 def study_plan(wildcards):
-    return layout.plan_path(wildcards.study)
+    return nnplan.plan_file(wildcards.study, PLANS[wildcards.study])
+
+
+def plan_digest(wildcards):
+    return nnplan.plan_sha256(PLANS[wildcards.study])
 
 
 def point_sha256(wildcards):

@@ -32,14 +32,16 @@ def apply() -> None:
     plt.rcParams.update(RC)
 
 
-def save(fig, paths) -> None:
-    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps."""
+def save(fig, paths, subject: str = "", before_rename=None) -> None:
+    """Save ``fig`` to each path (format from the suffix) atomically, without timestamps;
+    ``subject`` goes into the metadata (PDF Subject, PNG Description); ``before_rename`` is
+    a last check (nnfield.atomic)."""
     for path in map(Path, paths):
         fmt = path.suffix.lstrip(".")
-        metadata = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": "nnfield"},
-                    "png": {"Software": "nnfield"}}.get(fmt, {})  # fmt: skip
+        pdf = {"CreationDate": None, "ModDate": None, "Producer": "nnfield", "Subject": subject}
+        metadata = {"pdf": pdf, "png": {"Software": "nnfield", "Description": subject}}.get(fmt, {})
         try:
-            with atomic_path(path) as tmp:
+            with atomic_path(path, before_rename=before_rename) as tmp:
                 fig.savefig(tmp, format=fmt, metadata=metadata)
         except OSError as err:
             raise DataFileError(describe_write_failure(path, err)) from err
