@@ -19,7 +19,7 @@ bit flips  flip one random bit of a random point file, N times per study, and cl
            failure).
 
 Prints one line per check and exits 1 if any check fails.  Needs only the installed package
-(``pip install -e .``) and psutil.
+(``pip install -e .``; psutil comes with Snakemake).
 """
 
 from __future__ import annotations
