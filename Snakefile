@@ -1,6 +1,6 @@
 # nnfield workflow: config -> simulate (batches of point x shard tasks) -> merge (per point) ->
 # analyze (per study) -> figures.  Generic over studies; see README.md.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from nnfield import batching, layout
 from nnfield import config as nnconfig
@@ -18,7 +18,6 @@ try:
     CONFIG = nnconfig.validate(config, workflow.source_path("config/schema.yaml"))
 except nnconfig.ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
-validate(config, "config/schema.yaml", set_default=True)
 
 POINTS = nnconfig.expand(CONFIG)
 BATCHES = batching.plan(POINTS, CONFIG["batching"])

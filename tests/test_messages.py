@@ -185,3 +185,33 @@ def test_config_counts_the_coupling_quadrature_panels_the_theory_uses(cutoff, si
 
     r, _ = radial_panels(cutoff, 1 / max(1.0, sigma_w0), 16, 1.5 * radius)
     assert config.radial_panel_count(cutoff, sigma_w0, radius) == len(r) // 16
+
+
+def test_cli_has_a_version_and_help_for_every_argument_without_raw_rst():
+    """`nnfield --version`; every argument of every command explained; no RST markup."""
+    import argparse
+
+    from nnfield import __version__
+    from nnfield.cli import build_parser
+
+    run = nnfield("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"nnfield {__version__}"
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"nnfield {name} {action.dest}: no help text"
+        text = sub.format_help()
+        assert "``" not in text and ":func:" not in text, (name, text)
+    assert "``" not in parser.format_help()
+
+
+def test_progress_lines_give_rate_elapsed_and_eta():
+    from nnfield.ensemble import run_with_progress
+
+    lines: list[str] = []
+    out = run_with_progress(lambda b: (b,), [0, 1, 2], 10, lines.append, "p")
+    assert [o[0] for o in out] == [0, 1, 2]
+    assert lines and lines[-1].startswith("p block 3/3 (100%), ")
+    assert "networks/s, elapsed " in lines[-1] and lines[-1].endswith("ETA 0 s")

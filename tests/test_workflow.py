@@ -547,3 +547,34 @@ def test_fault_injection_harness_finds_nothing_silent(finished_run, tmp_path):
         assert f"ok   bit flips, {study}: 20 flips" in run.stdout, run.stdout
         assert f"), {study}: cannot write" in run.stdout, run.stdout
     assert "0 SILENT" in run.stdout and "0 check(s) failed" in run.stdout
+
+
+PARTIAL = [
+    "studies:\n  depth: {seed: 3}\n",
+    "batching: {max_points: 5}\n",
+    "studies:\n  depth: {seed: -1}\n",
+    "studies:\n  npoint: {widths: [4, 8]}\n",
+    "studies:\n  depth: {seed: 3, networks: 2000, block_size: 200, families: [{name: r, "
+    "activation: relu, inputs: [1.0], widths: [4], depths: [2]}]}\n",
+]
+
+
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("text", PARTIAL)
+def test_check_config_agrees_with_snakemake_on_partial_files(tmp_path, text, replace):
+    """`nnfield check-config FILE [--replace-workflow-config]` accepts exactly what
+    `snakemake --configfile FILE [--replace-workflow-config]` accepts in the same directory:
+    FILE merged into its config/config.yaml as Snakemake merges it, or alone."""
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config/config.yaml", tmp_path / "config/config.yaml")
+    (tmp_path / "partial.yaml").write_text(text)
+    flag = ["--replace-workflow-config"] if replace else []
+    check = nnfield_cli(tmp_path, "check-config", "partial.yaml", *flag)
+    dry = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile",
+                          "partial.yaml", *flag, "-n"], capture_output=True, text=True,
+                         cwd=tmp_path, env=ENV, timeout=300)  # fmt: skip
+    assert check.returncode in (0, 2), check.stderr[-2000:]
+    assert (check.returncode == 0) == (dry.returncode == 0), (check.stderr, dry.stderr[-2000:])
+    if check.returncode:
+        key = check.stderr.split("config key '")[1].split("'")[0]
+        assert key in dry.stdout + dry.stderr

@@ -15,6 +15,12 @@ from pathlib import Path
 
 log = logging.getLogger("nnfield")
 
+DESCRIPTION = (
+    "The steps the Snakemake workflow runs (simulate, merge, analyze, figure), and checks of "
+    "configs and results. Each writes its output atomically and exits with status 2 and one "
+    "error line naming the offending file or config key on bad input."
+)
+
 
 def enable_compilation_cache() -> str | None:
     """Let simulate jobs share compiled XLA programs across processes (points of the same
@@ -245,7 +251,7 @@ def _figure(args) -> None:
 def _check_config(args) -> None:
     from nnfield import config
 
-    cfg = config.load(args.config)
+    cfg = config.load_as_workflow(args.config, replace=args.replace_workflow_config)
     points = config.expand(cfg)
     for study, pts in points.items():
         print(f"{study}: {len(pts)} points")
@@ -278,8 +284,11 @@ def _info(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnfield", description=__doc__)
+    from nnfield import __version__
+
+    parser = argparse.ArgumentParser(prog="nnfield", description=DESCRIPTION)
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"nnfield {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="raw block sums of one or more points' shards")
@@ -297,34 +306,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("merge", help="join the shards of one point")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="the study the shards belong to")
     p.add_argument("--expect", help="the point's spec hash every shard must carry")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("shards", nargs="+", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="the merged point file to write")
+    p.add_argument("shards", nargs="+", type=Path, help="the point's shard files")
     p.set_defaults(func=_merge)
 
     p = sub.add_parser("analyze", help="estimates, errors and theory for a whole study")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="the study the point files belong to")
     p.add_argument("--options", default="", help="analysis options as JSON")
     p.add_argument("--plan", type=Path,
                    help="the study's plan (results/STUDY/plans/*.json): its analysis options, "
                         "and the points (with spec hashes) the files must be, exactly")  # fmt: skip
     p.add_argument("--digest", help="sha256 the --plan file must have (from the workflow)")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="the study dataset to write")
     p.add_argument("--point-list", type=Path,
                    help="a file naming one point file per line (for sweeps too large for a "
                         "command line), in addition to POINTS")  # fmt: skip
-    p.add_argument("points", nargs="*", type=Path)
+    p.add_argument("points", nargs="*", type=Path, help="point files (one per point)")
     p.set_defaults(func=_analyze)
 
     p = sub.add_parser("figure", help="draw one figure from its study dataset")
-    p.add_argument("--name", required=True)
-    p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--out", required=True, nargs="+")
+    p.add_argument("--name", required=True, help="the figure (e.g. npoint_scaling)")
+    p.add_argument("--data", required=True, type=Path, help="its study dataset")
+    p.add_argument("--out", required=True, nargs="+", help="files to write (.pdf, .png)")
     p.set_defaults(func=_figure)
 
-    p = sub.add_parser("check-config", help="validate a config file and count its points")
-    p.add_argument("config", type=Path)
+    p = sub.add_parser(
+        "check-config", help="validate a config as Snakemake would run it; count its points"
+    )
+    p.add_argument("config", type=Path,
+                   help="a YAML config file, merged into ./config/config.yaml as `snakemake "
+                        "--configfile` merges it (run it where you run snakemake)")  # fmt: skip
+    p.add_argument("--replace-workflow-config", action="store_true",
+                   help="check the file alone, as `snakemake --replace-workflow-config` runs "
+                        "it")  # fmt: skip
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser(
@@ -332,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-read every result file and check it against the "
         "config; one verdict line per study (exit 1 if any is inconsistent)",
     )
-    p.add_argument("results", nargs="?", type=Path, default=Path("results"))
+    p.add_argument("results", nargs="?", type=Path, default=Path("results"),
+                   help="the workflow's results directory (default: results)")  # fmt: skip
     p.add_argument("--config", type=Path,
                    help="config to check against (default: RESULTS/config.yaml, the record of "
                         "the latest run started)")  # fmt: skip

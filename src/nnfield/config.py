@@ -696,11 +696,32 @@ def check_files(paths) -> None:
 
 
 def load(path: str | Path = DEFAULT_CONFIG_PATH) -> dict:
-    """Read a YAML config file and validate it."""
+    """Read a YAML config file and validate it (alone: see :func:`load_as_workflow`)."""
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return validate(raw)
+
+
+WORKFLOW_CONFIG = "config/config.yaml"
+"""The Snakefile's ``configfile:``, relative to the working directory (as Snakemake reads it)."""
+
+
+def load_as_workflow(path: str | Path, replace: bool = False, workdir: str | Path = ".") -> dict:
+    """The validated config Snakemake runs in ``workdir`` for ``--configfile path``: ``path``
+    merged into the workflow's config/config.yaml of that directory exactly as Snakemake merges
+    it (mappings combine, lists and other values are replaced; where the directory has no
+    config/config.yaml, Snakemake runs ``path`` alone), or alone with ``replace`` (Snakemake's
+    ``--replace-workflow-config``)."""
+    from snakemake.utils import update_config
+
+    overlay = read_yaml(path)
+    if not isinstance(overlay, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    default = Path(workdir) / WORKFLOW_CONFIG
+    merged = read_yaml(default) if default.is_file() and not replace else {}
+    update_config(merged, overlay)
+    return validate(merged)
 
 
 def record_text(config: Mapping[str, Any]) -> str:
