@@ -578,3 +578,11 @@ def test_check_config_agrees_with_snakemake_on_partial_files(tmp_path, text, rep
     if check.returncode:
         key = check.stderr.split("config key '")[1].split("'")[0]
         assert key in dry.stdout + dry.stderr
+
+
+def test_workflow_files_are_snakefmt_clean():
+    """The Snakefile and workflow/rules/*.smk as snakefmt writes them (line length 100, from
+    pyproject.toml; snakefmt is a dev extra)."""
+    cmd = [str(Path(sys.executable).parent / "snakefmt"), "--check", "Snakefile", "workflow/rules"]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

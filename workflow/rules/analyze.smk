@@ -6,16 +6,16 @@ rule analyze:
         points=point_files,
     output:
         "results/{study}/{study}.nc",
-    params:
-        digest=plan_digest,
     log:
         "results/{study}/logs/analyze.log",
     priority: 100000  # as soon as ready: a finished study never waits for others
+    conda:
+        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
-    conda:
-        "../envs/nnfield.yaml"
+    params:
+        digest=plan_digest,
     shell:
         "nnfield analyze --study {wildcards.study} --plan {input.plan:q} --digest {params.digest}"
         " --out {output:q} {input.points:q} 2> {log:q}"

@@ -11,8 +11,7 @@ wildcard_constraints:
 def shard_files(wildcards):
     spec = POINTS[wildcards.study][wildcards.point]
     return [
-        layout.shard_path(wildcards.study, wildcards.point, k)
-        for k in range(spec.params["shards"])
+        layout.shard_path(wildcards.study, wildcards.point, k) for k in range(spec.params["shards"])
     ]
 
 

@@ -18,11 +18,11 @@ rule figure:
     log:
         "results/figures/logs/{figure}.log",
     priority: 100000  # as soon as ready: a finished study never waits for others
+    conda:
+        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
-    conda:
-        "../envs/nnfield.yaml"
     shell:
         "nnfield figure --name {wildcards.figure} --data {input:q}"
         " --out {output.pdf:q} {output.png:q} 2> {log:q}"

@@ -4,15 +4,15 @@ rule merge:
         shard_files,
     output:
         "results/{study}/points/{point}.nc",
-    params:
-        expect=point_sha256,
     log:
         "results/{study}/logs/merge/{point}.log",
+    conda:
+        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,
-    conda:
-        "../envs/nnfield.yaml"
+    params:
+        expect=point_sha256,
     shell:
         "nnfield merge --study {wildcards.study} --expect {params.expect} --out {output:q}"
         " {input:q} 2> {log:q}"

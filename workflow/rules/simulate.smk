@@ -47,15 +47,15 @@ for _batch in BATCHES:
             _batch.outputs,
         log:
             _batch.log,
+        priority: min(99999, max(1, round(_batch.seconds)))  # longest first; analyses rank higher
+        conda:
+            "../envs/nnfield.yaml"
+        threads: 1
+        resources:
+            **_batch_resources(_batch),
         params:
             digest=_batch.digest,
             device=DEVICE,
-        threads: 1
-        priority: min(99999, max(1, round(_batch.seconds)))  # longest first; analyses rank higher
-        resources:
-            **_batch_resources(_batch),
-        conda:
-            "../envs/nnfield.yaml"
         shell:
             "nnfield simulate --tasks {input.tasks:q} --digest {params.digest}"
             " --device {params.device} 2> {log:q}"
