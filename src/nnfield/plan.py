@@ -69,21 +69,29 @@ def write_plan(study: str, text: str) -> bool:
     """Write the study's plan file unless it exists (never rewritten); if it exists but is not
     the current plan (``results/<study>/plan.json``), touch it so that an analysis made from
     another plan is rerun.  True if written or touched."""
-    path = Path(plan_file(study, text))
+    return _write_content_named(plan_file(study, text), text, layout.plan_path(study), False)
+
+
+def _write_content_named(path: str, text: str, current: str, touch_without_current: bool) -> bool:
+    """Write ``text`` to the content-named ``path`` unless it holds it intact (a damaged file is
+    rewritten); touch an intact one when the file ``current`` holds other text (or, with
+    ``touch_without_current``, is missing), so that the jobs reading ``path`` rerun.  True if
+    written or touched."""
+    target = Path(path)
     try:
-        intact = path.read_text() == text
+        intact = target.read_text() == text
     except (OSError, UnicodeDecodeError):
         intact = False
-    if not intact:  # missing, or damaged: (re)written
-        with atomic_path(path, remove_stale=False) as tmp:
+    if not intact:
+        with atomic_path(target, remove_stale=False) as tmp:
             tmp.write_text(text)
         return True
     try:
-        current = Path(layout.plan_path(study)).read_text()
+        now = Path(current).read_text()
     except OSError:
-        current = None
-    if current is not None and current != text:
-        os.utime(path)
+        now = None
+    if (now is None and touch_without_current) or (now is not None and now != text):
+        os.utime(target)
         return True
     return False
 
@@ -106,21 +114,7 @@ def write_record_file(text: str) -> None:
     """Write the content-named record unless it holds ``text``; touch it when the run record
     (``layout.CONFIG_RECORD``) is another config's, so that the ``record`` rule reruns even
     when nothing else has to (a config that adds or removes no work)."""
-    path = Path(record_file(text))
-    try:
-        intact = path.read_text() == text
-    except (OSError, UnicodeDecodeError):
-        intact = False
-    if not intact:
-        with atomic_path(path, remove_stale=False) as tmp:
-            tmp.write_text(text)
-        return
-    try:
-        current = Path(layout.CONFIG_RECORD).read_text()
-    except OSError:
-        current = None
-    if current != text:
-        os.utime(path)
+    _write_content_named(record_file(text), text, layout.CONFIG_RECORD, True)
 
 
 def copy_record(source: str, record: str, log: str) -> None:
@@ -132,10 +126,8 @@ def copy_record(source: str, record: str, log: str) -> None:
 
 
 def remove_stale_records(text: str) -> None:
-    keep = Path(record_file(text))
-    for path in Path(layout.RESULTS, "records").glob("*.yaml"):
-        if path != keep:
-            path.unlink(missing_ok=True)
+    """Delete the content-named records other than ``text``'s (after a run)."""
+    _remove_other_files(Path(layout.RESULTS, "records"), "*.yaml", Path(record_file(text)))
 
 
 def make_current(study: str, text: str) -> bool:
@@ -147,11 +139,17 @@ def remove_stale(plans: Mapping[str, str]) -> list[Path]:
     """Delete the plan files of the given studies other than their plan's (after a run)."""
     removed = []
     for study, text in plans.items():
-        keep = Path(plan_file(study, text))
-        for path in Path(layout.RESULTS, study, "plans").glob("*.json"):
-            if path != keep:
-                path.unlink(missing_ok=True)
-                removed.append(path)
+        folder = Path(layout.RESULTS, study, "plans")
+        removed += _remove_other_files(folder, "*.json", Path(plan_file(study, text)))
+    return removed
+
+
+def _remove_other_files(folder: Path, pattern: str, keep: Path) -> list[Path]:
+    removed = []
+    for path in folder.glob(pattern):
+        if path != keep:
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 
