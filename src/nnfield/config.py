@@ -21,9 +21,19 @@ from typing import Any
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "config" / "schema.yaml"
-DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
+
+
+def _shipped(name: str) -> Path:
+    """A file of the checkout's config/ folder: the copy installed as package data
+    (``nnfield/data``, a wheel or ``pip install .``), else the checkout's own (``pip install -e .``
+    or a source tree)."""
+    installed = Path(__file__).resolve().parent / "data" / name
+    return installed if installed.is_file() else Path(__file__).resolve().parents[2] / "config" / name
+
+
+SCHEMA_PATH = _shipped("schema.yaml")
+DEFAULT_CONFIG_PATH = _shipped("config.yaml")
+"""The default sweep as shipped (the workflow itself reads ./config/config.yaml)."""
 
 
 class ConfigError(ValueError):
@@ -109,18 +119,13 @@ def _fill_defaults(validator_cls):
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The JSON schema; falls back to ./config/schema.yaml for non-editable installs."""
+    """The JSON schema (by default the one shipped with the package)."""
     path = Path(path)
-    if not path.exists() and Path("config/schema.yaml").exists():
-        path = Path("config/schema.yaml")
     try:
         with open(path) as fh:
             return yaml.safe_load(fh)
     except FileNotFoundError as err:
-        raise ConfigError(
-            f"config schema {path} not found: run from the nnfield checkout "
-            "(or install it with `pip install -e .`)"
-        ) from err
+        raise ConfigError(f"config schema {path} not found: reinstall nnfield") from err
 
 
 def validate(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict:

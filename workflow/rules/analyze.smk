@@ -9,8 +9,6 @@ rule analyze:
     log:
         "results/{study}/logs/analyze.log",
     priority: 100000  # as soon as ready: a finished study never waits for others
-    conda:
-        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,

@@ -18,8 +18,6 @@ rule figure:
     log:
         "results/figures/logs/{figure}.log",
     priority: 100000  # as soon as ready: a finished study never waits for others
-    conda:
-        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,

@@ -6,8 +6,6 @@ rule merge:
         "results/{study}/points/{point}.nc",
     log:
         "results/{study}/logs/merge/{point}.log",
-    conda:
-        "../envs/nnfield.yaml"
     resources:
         mem_mb=lambda wildcards, attempt: 1000 * attempt,
         runtime=lambda wildcards, attempt: 5 * attempt,

@@ -48,8 +48,6 @@ for _batch in BATCHES:
         log:
             _batch.log,
         priority: min(99999, max(1, round(_batch.seconds)))  # longest first; analyses rank higher
-        conda:
-            "../envs/nnfield.yaml"
         threads: 1
         resources:
             **_batch_resources(_batch),
