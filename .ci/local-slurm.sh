@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on loopback for the real SLURM test (tests/test_workflow.py).
-# The team recipe ../shared/slurm/local-cluster.sh, kept here so that CI has it on a clean machine.
+# Adapted from a team recipe; kept in the repository so that CI has it on a clean machine.
 # =============================================================================
 # slurm_local.sh - a single-node SLURM cluster on loopback, for testing
 # Snakemake + snakemake-executor-plugin-slurm for real (sbatch/srun/sacct).
@@ -339,7 +339,6 @@ EOF
     echo "  runtime: 10"
     echo "slurm-init-seconds-before-status-checks: 5   # default 40; shorter for tests"
     [ "$ACCOUNTING" = none ] && echo "slurm-status-command: squeue   # sacct is disabled without slurmdbd"
-    [ "$ACCOUNTING" = none ] && echo "slurm-no-account: true"
   } > "$wf/profiles/slurm/config.yaml"
   log "running toy workflow through SLURM (profile: $wf/profiles/slurm/config.yaml)"
   ( cd "$wf" && "$VENV/bin/snakemake" --workflow-profile profiles/slurm ) > "$ROOT/log/toy_run.log" 2>&1 \

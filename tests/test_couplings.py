@@ -1,6 +1,6 @@
 """Tree-level integrals and coupling fits (nnfield.theory.couplings) against exact results.
 
-Integrals are checked against closed forms (PHYSICS.md section 1: ReLU homogeneity, Gaussian
+Integrals are checked against closed forms (docs/physics.md section 1: ReLU homogeneity, Gaussian
 integrals of the Gauss-net kernel); Monte Carlo integrals and Monte Carlo couplings with z-scores
 built from their own error bars.
 """
@@ -52,7 +52,7 @@ def gauss_integral_1d(xs, cutoff, sw0=1.0, sw1=1.0, sb1=1.0):
 def test_relu_integrals_and_lambda_are_homogeneous():
     """sb = 0, d = 1, positive inputs: K(x, y) = x y / 2 for y > 0, so int K^4 = prod x L^5 / 80,
     and with the exact G4_conn = 3.75 prod x / N the coupling is lambda = -300 / (N L^5), i.e.
-    the original code's lambda_m = -lambda / 24 = 12.5 / (N L^5) (PHYSICS.md)."""
+    the original code's lambda_m = -lambda / 24 = 12.5 / (N L^5) (docs/physics.md section 1)."""
     prior = cp.Prior("relu", 1.0, 0.0, 1.0, 0.0)
     exact = SingleLayerExact("relu", RELU_X, 1.0, 0.0, 1.0, 0.0)
     t4, t6 = tup.sorted_tuples(6, 4), tup.sorted_tuples(6, 6)

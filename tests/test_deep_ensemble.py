@@ -23,7 +23,8 @@ def kurtosis(sums, second: str, fourth: str):
 
 @pytest.mark.parametrize("estimator", [("g2", "g4"), ("z2", "z4")])
 def test_critical_relu_kurtosis_matches_exact_product_formula(estimator):
-    """ReLU, C_b = 0, one input: excess kurtosis 3 ((1 + 5/N)^(l-1) - 1) exactly (PHYSICS.md 5),
+    """ReLU, C_b = 0, one input: excess kurtosis 3 ((1 + 5/N)^(l-1) - 1) exactly
+    (docs/physics.md section 5),
     for the conditional (stochastic-metric) and the per-neuron estimator; and the same data
     reject the leading-order 15 (l - 1) / N at depth 10 (l / N = 0.2)."""
     width, depth = 50, 10

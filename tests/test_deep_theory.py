@@ -1,4 +1,5 @@
-"""Deep-network recursions (nnfield.theory.deep) against PHYSICS.md section 5 and exact results."""
+"""Deep-network recursions (nnfield.theory.deep) against docs/physics.md section 5 and exact
+results."""
 
 from __future__ import annotations
 
@@ -85,8 +86,8 @@ def test_preserving_weight_variance_keeps_the_kernel_fixed():
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 def test_kernels_match_neural_tangents(activation):
     """Optional cross-check with neural_tangents.stax (NNGP of the same MLP).  neural-tangents
-    0.6.5 does not import with current JAX (PHYSICS.md section 5), so this usually skips; the
-    PHYSICS.md reference numbers tested above are the oracle."""
+    0.6.5 does not import with current JAX (docs/physics.md section 5), so this usually skips; the
+    docs/physics.md reference numbers tested above are the oracle."""
     try:
         from neural_tangents import stax
     except Exception as err:  # ImportError, or AttributeError from an incompatible JAX

@@ -1,4 +1,4 @@
-"""Monte Carlo correlators against the exact finite-width results (PHYSICS.md section 1).
+"""Monte Carlo correlators against the exact finite-width results (docs/physics.md section 1).
 
 Each test is a max-|z| test with a Bonferroni Student-t critical value (blocks - 1 degrees of
 freedom) at family-wise significance ALPHA = 1e-3 over all tuples; z uses the jackknife standard

@@ -1,4 +1,5 @@
-"""Exact single-layer theory: closed forms, quadrature accuracy, PHYSICS.md reference numbers."""
+"""Exact single-layer theory: closed forms, quadrature accuracy, reference numbers (docs/physics.md
+section 1)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_relu_rank_three_is_refused():
 
 
 def test_paper_numbers_relu():
-    """ReLU, sb = 0: N m4 = 5 on every tuple and N^2 m6 = 44 (PHYSICS.md section 1)."""
+    """ReLU, sb = 0: N m4 = 5 on every tuple and N^2 m6 = 44 (docs/physics.md section 1)."""
     th = paper("relu").at_width(1)
     np.testing.assert_allclose(th.G4_conn / th.G4_gp, 5.0, rtol=1e-12)
     np.testing.assert_allclose(th.G6_conn / th.G6_gp, 44.0, rtol=1e-12)
@@ -99,7 +100,8 @@ def test_gp_kernel_gauss_is_translation_invariant():
 
 def _conditional_gaussian_g6(units: UnitMoments, sw1, sb1, width, n):
     """Independent derivation: f | h is Gaussian with covariance S = sb1^2 + sw1^2 M,
-    M the sample mean over N units, so G6 = sum over 15 pairings of E[S S S] (PHYSICS.md)."""
+    M the sample mean over N units, so G6 = sum over 15 pairings of E[S S S]
+    (docs/physics.md section 1)."""
     t6 = tup.sorted_tuples(n, 6)
     s, w = sb1**2, sw1**2
 

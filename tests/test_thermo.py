@@ -1,5 +1,5 @@
 """Exact linear-Gaussian thermodynamics (nnfield.theory.thermo) against independent derivations:
-ODE integration, finite differences, the closed forms of PHYSICS.md sections 3-4, and a Monte
+ODE integration, finite differences, the closed forms of docs/physics.md sections 3-4, and a Monte
 Carlo of the per-sample medium entropy (z-test on its own standard error)."""
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_non_commuting_noise_has_positive_steady_state_production():
 @pytest.mark.parametrize("n", [3, 5, 8])
 def test_single_cycle_permutation_closed_form(n):
     """W = a P for one n-cycle: a^2 (n - tr P^2) / (1 - a^2) per step, independent of s
-    (PHYSICS.md section 4); symmetric W produces nothing."""
+    (docs/physics.md section 4); symmetric W produces nothing."""
     a = 0.7
     perm = np.roll(np.eye(n), 1, axis=0)
     for s in (0.3, 2.0):

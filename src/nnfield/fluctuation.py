@@ -1,4 +1,5 @@
-"""Integral fluctuation theorem of the total entropy production, per sample (PHYSICS.md 3).
+"""Integral fluctuation theorem of the total entropy production, per sample
+(docs/physics.md section 3).
 
 For a trajectory piece from record r to r+1 the total entropy production of one sample is
     Delta s_tot = ln p_r(x_r) - ln p_{r+1}(x_{r+1}) + Delta s_medium,

@@ -1,4 +1,5 @@
-"""Ensembles trained by noisy gradient descent on a quadratic loss, in JAX (PHYSICS.md section 3).
+"""Ensembles trained by noisy gradient descent on a quadratic loss, in JAX
+(docs/physics.md section 3).
 
 Dynamics (one step, every network of the ensemble independently):
     q' = q - eta A q + xi,   xi ~ N(0, Xi),

@@ -1,6 +1,7 @@
 """Single-hidden-layer architectures in JAX: parameter sampling and forward pass.
 
-Conventions (PHYSICS.md section 1): f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
+Conventions (docs/physics.md section 1):
+f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
 W0 ~ N(0, sw0^2/d), b0 ~ N(0, sb0^2), W1 ~ N(0, sw1^2/N), b1 ~ N(0, sb1^2).
 Gauss-net: h_i(x) = exp(W0_i . x + b0_i - k(x, x)) with k(x, x) = sb0^2 + sw0^2 |x|^2/d, i.e. the
 exponential divided by sqrt(exp(2 k(x, x))).
@@ -61,7 +62,7 @@ class SingleLayer:
 
         Conditional on the first layer, f is exactly a zero-mean Gaussian with covariance S, so
         E[f_a f_b f_c f_e | h] = S_ab S_ce + S_ac S_be + S_ae S_bc (the conditional estimator,
-        PHYSICS.md section 1).  Only the first layer is drawn: one standard-normal vector of
+        docs/physics.md section 1).  Only the first layer is drawn: one standard-normal vector of
         length N (d + 1) laid out [W0 (N x d, row-major) | b0 (N)].  Shape (n_inputs, n_inputs),
         float64.
         """

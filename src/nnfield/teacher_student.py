@@ -1,4 +1,5 @@
-"""Teacher-student regression ensembles trained by noisy gradient descent, in JAX (PHYSICS.md 3).
+"""Teacher-student regression ensembles trained by noisy gradient descent, in JAX
+(docs/physics.md section 3).
 
 Networks: fully connected, ``depth`` hidden layers of ``width`` units (depth 0 is the linear
 model), scalar output, NTK-free standard parametrisation f = W_L phi(... phi(W_0 x + b_0)) + b_L
@@ -28,7 +29,7 @@ Optimizers, one step (eta the learning rate, T the temperature, xi ~ N(0, I)):
                 for quadratic U; otherwise its stationary law has O(h^2) errors.
 Medium entropy per step, exactly per sample, ln K(x -> x') / K(eps x' -> eps x) (eps flips p):
 - sgld/sgd: the Gaussian-mixture kernel over the n/b batches, mean theta - eta grad U_B(theta),
-  covariance 2 eta T I (one batch: the Gaussian log-ratio of PHYSICS.md section 3);
+  covariance 2 eta T I (one batch: the Gaussian log-ratio of docs/physics.md section 3);
 - momentum: only the O step is stochastic and the deterministic B/A steps are volume-preserving
   and reversible, so the log-ratio is the heat released by the thermostat, (|p|^2 - |p'|^2)/(2T).
 """

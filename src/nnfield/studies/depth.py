@@ -1,4 +1,4 @@
-"""Study ``depth``: layer-to-layer flow of deep MLP ensembles (PHYSICS.md section 2).
+"""Study ``depth``: layer-to-layer flow of deep MLP ensembles (docs/physics.md section 2).
 
 Raw data: per-block, per-layer sums from nnfield.deep_ensemble (the stochastic metric G^(l), its
 Wick sums, the per-neuron 2- and 4-point functions, log G).  Analysis per point and layer:

@@ -1,4 +1,5 @@
-"""Study ``learning``: thermodynamics of ensembles trained by noisy gradient descent (PHYSICS.md 3).
+"""Study ``learning``: thermodynamics of ensembles trained by noisy gradient descent
+(docs/physics.md section 3).
 
 Three kinds of problem:
 - ``barrier``: one- or two-dimensional q trained by SGLD, or one-dimensional q by heavy-ball

@@ -1,6 +1,6 @@
 """Tree-level couplings of the effective action of single-layer ensembles, and their flow.
 
-Convention (PHYSICS.md section 1; repeated in the NetCDF attrs):
+Convention (docs/physics.md section 1; repeated in the NetCDF attrs):
 
     S[f] = (1/2) f K^-1 f
            + integral_{|y| < Lambda} d^d y [mu(y)/2 f(y)^2 + lambda(y)/4! f(y)^4 + kappa/6! f^6],
@@ -15,8 +15,9 @@ so that at tree level, with K the GP kernel,
 
 the second line being the two-vertex (exchange) diagram of the quartic coupling.  A positive
 connected 4-point function (heavier tails than Gaussian) therefore means lambda < 0.  The original
-code of Halverson, Maiti and Stoner reports lambda_m = G4_conn / (24 I4) = -lambda / 24 (this is
-PHYSICS.md's "12.5 / (N Lambda^5)" for ReLU; our lambda is -300 / (N Lambda^5) there).
+code of Halverson, Maiti and Stoner reports lambda_m = G4_conn / (24 I4) = -lambda / 24 (for ReLU
+with sb = 0, d = 1 that is 12.5 / (N Lambda^5), docs/physics.md section 1; our lambda is
+-300 / (N Lambda^5) there).
 
 The quadratic counterterm mu keeps G2 = K, which these networks satisfy exactly at every width.
 At first order the quartic vertex shifts G2 by its tadpole: 4 * 3 of the contractions of

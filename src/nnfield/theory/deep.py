@@ -1,6 +1,6 @@
 """Layer-to-layer flow of deep MLP ensembles: kernel, NTK and 4-point vertex recursions.
 
-Conventions (PHYSICS.md section 2; "The Principles of Deep Learning Theory", Roberts, Yaida and
+Conventions (docs/physics.md section 2; "The Principles of Deep Learning Theory", Roberts, Yaida and
 Hanin): layer l = 1 .. L counts weight matrices, so z^(1) = b^(1) + W^(1) x is the first
 preactivation and z^(L) the output; there are L - 1 hidden layers of width N.
   W^(1) ~ N(0, C_W / d),  W^(l+1) ~ N(0, C_W / N),  b^(l) ~ N(0, C_b).
@@ -57,7 +57,7 @@ def _gelu_prime(u):
 
 def _gauss_unit(offset):
     """Gauss-net unit phi(u_a) = exp(u_a - K_aa): normalised so that E[phi_a phi_b] =
-    exp(K_ab - (K_aa + K_bb)/2), the translation-invariant kernel (PHYSICS.md section 1)."""
+    exp(K_ab - (K_aa + K_bb)/2), the translation-invariant kernel (docs/physics.md section 1)."""
     return (lambda u: np.exp(u - offset)), (lambda u: np.exp(u - offset))
 
 

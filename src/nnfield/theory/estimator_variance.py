@@ -1,6 +1,7 @@
 """Exact per-network variance of the brute and conditional G4_conn estimators (single layer).
 
-Conventions (PHYSICS.md section 1, nnfield.ensemble, nnfield.studies.npoint).  For a colex-sorted
+Conventions (docs/physics.md section 1, nnfield.ensemble, nnfield.studies.npoint).
+For a colex-sorted
 4-tuple t = (a, b, c, e) with the pairings P = (ab|ce), (ac|be), (ae|bc), a study forms
 G4_conn = mean(P4) - sum_P mean(P2_x) mean(P2_y) over M networks, where per network
   brute:        P2_ab = f_a f_b,   P4 = f_a f_b f_c f_e,

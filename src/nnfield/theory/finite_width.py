@@ -1,4 +1,4 @@
-"""Exact finite-width correlators of single-hidden-layer networks (PHYSICS.md section 1).
+"""Exact finite-width correlators of single-hidden-layer networks (docs/physics.md section 1).
 
 f = b1 + N^(-1/2) sum_i xi_i with iid xi_i = sqrt(N) W1_i h_i, so the cumulants of f are exact:
 kappa_2 = K (the GP kernel, at every N), kappa_4 = kappa_4(xi)/N, kappa_6 = kappa_6(xi)/N^2,

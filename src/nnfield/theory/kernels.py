@@ -1,6 +1,6 @@
 """Closed-form infinite-width (GP) kernels of single-hidden-layer networks.
 
-Network (PHYSICS.md section 1): f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
+Network (docs/physics.md section 1): f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
 W0 ~ N(0, sw0^2/d), b0 ~ N(0, sb0^2), W1 ~ N(0, sw1^2/N), b1 ~ N(0, sb1^2).  The preactivation
 covariance is k(x, y) = sb0^2 + sw0^2 x.y / d.  Inputs are arrays of shape (n_inputs, d).
 """

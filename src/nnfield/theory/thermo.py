@@ -1,4 +1,4 @@
-"""Exact stochastic thermodynamics of linear-Gaussian dynamics (PHYSICS.md sections 3 and 4).
+"""Exact stochastic thermodynamics of linear-Gaussian dynamics (docs/physics.md sections 3 and 4).
 
 Continuous time (Ornstein-Uhlenbeck, e.g. Langevin dynamics on U = q^T A q / 2):
     dq = -B q dt + sqrt(2 D) dW,   B = A / gamma, D = T / gamma for friction gamma.
@@ -151,7 +151,7 @@ class LinearGaussianStep:
 
     def medium_entropy(self, q, q_next) -> np.ndarray:
         """Per-sample medium entropy ln K(q -> q') / K(q' -> q) for arrays (..., n): the exact
-        transition-kernel log-ratio (PHYSICS.md section 3), which needs no loss function."""
+        transition-kernel log-ratio (docs/physics.md section 3), which needs no loss function."""
         q, q_next = np.asarray(q, dtype=np.float64), np.asarray(q_next, dtype=np.float64)
         m = self.transition
         fwd = q_next - q @ m.T
