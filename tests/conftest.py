@@ -96,6 +96,7 @@ def point_runner():
 LONGEST_FIRST = (
     "tests/test_workflow.py",
     "tests/test_workflow_kill.py",
+    "tests/test_install.py",
     "tests/test_reliability.py",
     "tests/test_teacher_student.py",
     "tests/test_sharding.py",
@@ -116,3 +117,34 @@ def pytest_collection_modifyitems(config, items):
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the other files keep their order
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """The tiny workflow run (tests/test_workflow.py's TINY config), run once per test session
+    and shared by every module that asks for it, also across pytest-xdist workers: the first
+    worker to need it runs it under a file lock in the session's shared temporary directory,
+    the others wait for it and reuse its directory (a failed run is reported, not retried).
+    Tests must not change it, except as tests/test_workflow.py does (reruns that leave it as
+    it was)."""
+    import fcntl
+
+    from test_workflow import TINY, snakemake
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    work = shared / "finished_run"
+    done, failed = shared / "finished_run.done", shared / "finished_run.failed"
+    with open(shared / "finished_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.exists():
+            pytest.fail(f"the tiny workflow run failed (in another worker):\n{failed.read_text()}")
+        if not done.exists():
+            work.mkdir(exist_ok=True)
+            (work / "tiny.yaml").write_text(TINY)
+            run = snakemake(work, "--cores", "2")
+            if run.returncode != 0:
+                failed.write_text(run.stderr[-3000:])
+                pytest.fail(f"the tiny workflow run failed:\n{run.stderr[-3000:]}")
+            done.touch()
+    return work

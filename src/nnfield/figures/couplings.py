@@ -89,6 +89,14 @@ def _flow_panel(ax, fam: xr.Dataset, ref: float) -> None:
     ax.legend(loc="best")
 
 
+def _chi2dof(value: float, fitted: bool) -> str:
+    """chi^2/dof for a legend.  Of a fit that was made (``fitted``) it is NaN when the kept
+    covariance modes leave no degree of freedom (LinearFit.chi2dof): nothing to test it with."""
+    if math.isfinite(value):
+        return f"{value:.2g}"
+    return "n/a (0 dof)" if fitted else "no fit"
+
+
 def _profile_panel(ax, fam: xr.Dataset, ref: float) -> None:
     radius = fam["radius"].values
     drawn = False
@@ -100,11 +108,12 @@ def _profile_panel(ax, fam: xr.Dataset, ref: float) -> None:
             continue
         drawn = True
         chi_const = float(row["lambda_chi2dof"].sel(cutoff=ref))
-        chi_prof = float(row["lambda_profile_chi2dof"])
+        chi_prof = float(row["lambda_profile_chi2dof"])  # its profile is finite: it was fitted
+        const_fitted = bool(np.isfinite(row["lambda"].sel(cutoff=ref)))
         ax.fill_between(radius, value - err, value + err, color=color, alpha=0.25, lw=0)
         ax.plot(radius, value, color=color,
-                label=rf"N = {width}: $\chi^2$/dof const {chi_const:.2g}, $\lambda(y)$ "
-                f"{chi_prof:.2g}")  # fmt: skip
+                label=rf"N = {width}: $\chi^2$/dof const {_chi2dof(chi_const, const_fitted)}, "
+                rf"$\lambda(y)$ {_chi2dof(chi_prof, True)}")  # fmt: skip
         exact = -width * row["lambda_profile_exact"].values
         if np.isfinite(exact).all():
             ax.plot(radius, exact, ":", color=color)
@@ -133,7 +142,7 @@ def coupling_flow(ds: xr.Dataset):
         _flow_panel(axes[0, col], fam, ref)
         _profile_panel(axes[1, col], fam, ref)
     fig.suptitle(r"Wilsonian flow of the quartic coupling: $\lambda(\Lambda)$ and $\lambda(y)$")
-    fig.tight_layout()
+    style.layout(fig)
     return fig
 
 
@@ -194,5 +203,5 @@ def coupling_scaling(ds: xr.Dataset):
         _scaling_row(axes[1, col], fam, ref, "kappa", 2, 1.0, "exchange removed")
         axes[1, col].set_ylabel(rf"$N^2\,\kappa$ at $\Lambda$ = {ref:g}")
     fig.suptitle(r"Couplings against width: $\lambda \sim 1/N$, $\kappa \sim 1/N^2$")
-    fig.tight_layout()
+    style.layout(fig)
     return fig

@@ -156,5 +156,5 @@ def depth_flow(ds: xr.Dataset):
         fam = ds.sel(family=family)
         _correction_panel(fig.add_subplot(grid[1 + k, 0]), fam, family)
         _kurtosis_panel(fig.add_subplot(grid[1 + k, 1]), fam, family)
-    fig.tight_layout()
+    style.layout(fig)
     return fig

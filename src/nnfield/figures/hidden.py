@@ -299,5 +299,5 @@ def hidden_entropy(ds: xr.Dataset):
     for ax, panel in zip(axes.ravel(), panels, strict=True):
         panel(ax, ds)
     fig.suptitle("Hidden variables: entropy production of x' = f(Wx + b) + s xi (nats)")
-    fig.tight_layout()
+    style.layout(fig)
     return fig

@@ -162,18 +162,21 @@ def _sgd_temperature_inset(ax, sel: xr.Dataset) -> None:
     else:  # a rate <= 0 would vanish from a log axis
         inset.set_yscale("symlog", linthresh=lowest if np.isfinite(lowest) else 1e-3)
     inset.set_xlabel("added T (SGD)", fontsize="x-small", labelpad=1)
-    inset.tick_params(labelsize="xx-small")
+    inset.tick_params(which="both", labelsize="xx-small")  # minor labels of a log axis too
     inset.legend(fontsize="xx-small", loc="upper right")
 
 
 def _row(axes, twin, sel: xr.Dataset, kind: str) -> None:
     groups: dict = {}
+    # the legend names the solid (narrow-start) lines; a row that starts only broad names its
+    # dashed ones, else its legend would be empty
+    solid = kind == "quadratic" or bool((sel["initial"].values != "broad").any())
     for i in range(sel.sizes["point"]):
         pt = sel.isel(point=i)
         label = _label(pt, kind)
         color = _color(kind, pt, label, groups)
         dashed = kind != "quadratic" and str(pt["initial"].values) == "broad"
-        show = label if kind == "quadratic" or not dashed else None
+        show = label if not (dashed and solid) else None
         axis = {"step": pt["step"].values, "interval": pt["interval"].values}
         for col, name, where, filled in _panels(kind, pt):
             got = _values(pt, name)
@@ -241,7 +244,8 @@ def learning_thermo(ds: xr.Dataset):
         twin.set_ylabel("ESS / samples (grey)", color="0.45", fontsize="small")
         for ax in axes[row]:
             ax.set_xlabel("step")
-        axes[row, 0].legend(loc="best", fontsize="x-small")
+        if axes[row, 0].get_legend_handles_labels()[1]:  # no empty legend box
+            axes[row, 0].legend(loc="best", fontsize="x-small")
     titles = ("(a) entropy", r"(b) entropy production $\Pi \geq 0$", "(c) free energy / heat",
               "(d) stationary law / information", "(e) fluctuation theorem")  # fmt: skip
     for ax, title in zip(axes[0], titles, strict=True):
@@ -250,5 +254,5 @@ def learning_thermo(ds: xr.Dataset):
         "Noisy training as stochastic thermodynamics (points: Monte Carlo; lines: exact; "
         "teacher-student and barrier: solid from narrow, dashed from broad)"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    style.layout(fig, rect=(0, 0, 1, 0.97))
     return fig

@@ -86,5 +86,5 @@ def npoint_scaling(ds: xr.Dataset):
     fig.suptitle(
         "Non-Gaussianity of single-layer network ensembles: deviation from the GP vs width"
     )
-    fig.tight_layout()
+    style.layout(fig)
     return fig
