@@ -5,7 +5,7 @@
 # Usage: bash scripts/slurm-check.sh        (from the checkout, with the dev venv active)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export ACCOUNTING=${ACCOUNTING:-none} FAKE_GPUS=${FAKE_GPUS:-0}
+export ACCOUNTING=${ACCOUNTING:-none} FAKE_GPUS=${FAKE_GPUS:-2}
 trap 'bash .ci/local-slurm.sh down' EXIT
 bash .ci/local-slurm.sh up
 python -m pytest -p no:cacheprovider -q tests/test_workflow.py -k "slurm" -rs

@@ -75,13 +75,7 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.
                           env={**ENV, **(env or {})})  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf")
-    (work / "tiny.yaml").write_text(TINY)
-    run = snakemake(work, "--cores", "2")
-    assert run.returncode == 0, run.stderr[-3000:]
-    return work
+# `finished_run` (tests/conftest.py): the TINY run, once per session, shared by every file
 
 
 @pytest.mark.slow
@@ -334,10 +328,12 @@ def test_outputs_regenerate_byte_identical(finished_run, rule):
 
 
 @pytest.mark.slow
-def test_interrupted_output_is_regenerated(finished_run):
-    point = finished_run / "results/npoint/points/family~erf/width~30.nc"
+def test_interrupted_output_is_regenerated(finished_run, tmp_path):
+    work = tmp_path / "copy"  # a copy: other test files read the shared run meanwhile
+    shutil.copytree(finished_run, work, symlinks=True)
+    point = work / "results/npoint/points/family~erf/width~30.nc"
     point.unlink()
-    run = snakemake(finished_run, "--cores", "2", "results/npoint/points/family~erf/width~30.nc")
+    run = snakemake(work, "--cores", "2", "results/npoint/points/family~erf/width~30.nc")
     assert run.returncode == 0, run.stderr[-2000:]
     assert point.exists()
 
@@ -370,10 +366,12 @@ def _slurm_cluster() -> dict | None:
     rows = [line.split() for line in info.stdout.splitlines()]
     partition, cpus = next(((p, c) for p, c in rows if p.endswith("*")), rows[0])
     sacct = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True)
+    gres = subprocess.run(["sinfo", "-h", "-o", "%G"], capture_output=True, text=True).stdout
     return {
         "partition": partition.rstrip("*"),
         "cpus": int(cpus.rstrip("+")),
         "sacct": sacct.returncode == 0 and "disabled" not in sacct.stdout + sacct.stderr,
+        "gpus": "gpu" in gres,
     }
 
 
@@ -395,9 +393,24 @@ def slurm_run(tmp_path_factory):
              "cpus_per_task=1"]  # fmt: skip
     if not SLURM["sacct"]:
         extra += ["--slurm-status-command", "squeue"]  # no accounting database
-    run = snakemake(work, "--profile", str(REPO / "profiles/slurm"), *extra)
+    # --verbose: the plugin logs every sbatch call it makes
+    run = snakemake(work, "--profile", str(REPO / "profiles/slurm"), "--verbose", *extra)
     assert run.returncode == 0, run.stderr[-4000:]
     return work, run.stdout + run.stderr
+
+
+def sbatch_calls(output: str) -> dict[str, str]:
+    """The sbatch command lines of a verbose run, by the rule (or group) named in --comment."""
+    calls = re.findall(r"sbatch call: (sbatch .*?) --wrap=", output)
+    return {re.search(r"--comment (\S+)", call).group(1): call for call in calls}
+
+
+def _tiny_batches(text: str = TINY):
+    from nnfield import batching
+    from nnfield import config as nnconfig
+
+    cfg = nnconfig.validate(yaml.safe_load(text))
+    return cfg, nnconfig.expand(cfg), batching.plan(nnconfig.expand(cfg), cfg["batching"])
 
 
 @pytest.mark.slow
@@ -410,12 +423,7 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
         pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
     work, output = request.getfixturevalue("slurm_run")
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", output)
-    from nnfield import batching
-    from nnfield import config as nnconfig
-
-    cfg = nnconfig.validate(yaml.safe_load(TINY))
-    points = nnconfig.expand(cfg)
-    batches = batching.plan(points, cfg["batching"])
+    cfg, points, batches = _tiny_batches()
     merges = sum(spec.params["shards"] > 1 for specs in points.values() for spec in specs.values())
     # one per batch, one per 50 merges (profile: group-components), one per study's analysis
     expected = len(batches) + -(-merges // 50) + len(cfg["studies"])
@@ -433,6 +441,74 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
         with xr.open_dataset(path) as local, xr.open_dataset(other) as remote:
             xr.testing.assert_equal(local, remote)
         assert path.read_bytes() == other.read_bytes(), path  # and byte for byte
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
+                    reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
+def test_slurm_submissions_ask_for_the_batch_walltime_and_no_account(request):
+    """The sbatch line of every simulate batch asks for the walltime the batch's cost estimate
+    gives (nnfield.batching.Batch.runtime_minutes: 5x the estimate, at least 10 minutes), its
+    memory, one CPU, no GPU; and, with no slurm_account set, no account (the plugin's
+    fallback when it cannot guess one: the profile sets nothing the plugin does not read)."""
+    if SLURM is None:
+        pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
+    _, output = request.getfixturevalue("slurm_run")
+    calls = sbatch_calls(output)
+    _, _, batches = _tiny_batches()
+    for batch in batches:
+        call = calls[f"rule_{batch.rule}"]
+        assert f" -t {batch.runtime_minutes(1)} " in call, call
+        assert " --mem 2000 " in call and "--cpus-per-task=1" in call, call
+        assert "--gpus" not in call and " -A " not in call, call
+    groups = [call for name, call in calls.items() if not name.startswith("rule_simulate_")]
+    assert groups and all("--gpus" not in c and " -A " not in c for c in groups), groups
+
+
+GPU_TINY = """
+device: gpu
+batching: {max_points: 1}
+studies:
+  hidden:
+    seed: 4
+    networks: 200
+    block_size: 20
+    steps: 200
+    burn_in: 50
+    ensembles:
+      - {name: mix, weights: mixture, neurons: 6, contractions: [0.5, 0.6]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SLURM is None or not SLURM["gpus"],
+                    reason="no SLURM cluster with GPUs (.ci/run fakes two)")  # fmt: skip
+def test_slurm_gpu_submissions_give_each_simulate_job_one_gpu(tmp_path):
+    """`device: gpu` through the SLURM profile on a cluster with (fake) GPUs: every simulate
+    batch is its own submission asking for `--gpus=1` and its walltime, SLURM hands each job one
+    GPU (CUDA_VISIBLE_DEVICES holds one id), JAX preallocation is off, and the job then fails, as
+    it must, because JAX finds no real GPU behind the fake one."""
+    (tmp_path / "tiny.yaml").write_text(GPU_TINY)
+    extra = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--cores", "2",
+             "--retries", "0", "--verbose", "--default-resources",
+             f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
+             "cpus_per_task=1"]  # fmt: skip
+    if not SLURM["sacct"]:
+        extra += ["--slurm-status-command", "squeue"]
+    run = snakemake(tmp_path, "--profile", str(REPO / "profiles/slurm"), *extra)
+    assert run.returncode != 0  # no JAX GPU behind a fake device
+    calls = sbatch_calls(run.stdout + run.stderr)
+    _, _, batches = _tiny_batches(GPU_TINY)
+    assert len(batches) == 2 and set(calls) == {f"rule_{b.rule}" for b in batches}, calls
+    for batch in batches:
+        call = calls[f"rule_{batch.rule}"]
+        assert re.search(r" --gpus=1( |$)", call), call
+        assert f" -t {batch.runtime_minutes(1)} " in call, call
+        log = (tmp_path / batch.log).read_text()
+        assert "running in SLURM job" in log, log
+        assert re.search(r"CUDA_VISIBLE_DEVICES=\d+(\s|$)", log), log  # one GPU, its own
+        assert "XLA_PYTHON_CLIENT_PREALLOCATE=false" in log, log
+        assert "config key 'device' is gpu, but JAX sees only cpu devices" in log, log
 
 
 def test_lint_is_clean(tmp_path):

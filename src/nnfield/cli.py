@@ -39,6 +39,24 @@ def enable_compilation_cache() -> str | None:
     return path
 
 
+def _prepare_device(wanted: str) -> None:
+    """Set up JAX's platform and GPU memory policy for ``wanted`` (the config's ``device``); call
+    before JAX creates its backend.  Variables the user has set win.
+
+    - cpu: JAX runs on the CPU even where a CUDA build is installed (Snakemake reserved no GPU).
+    - gpu: no preallocation (``XLA_PYTHON_CLIENT_PREALLOCATE=false``), so that simulate jobs
+      sharing a GPU (a workstation runs several at once; SLURM gives each job its own) take
+      the memory they use instead of 75% of the GPU each."""
+    if wanted == "cpu":
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    else:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    shown = ("JAX_PLATFORMS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+             "CUDA_VISIBLE_DEVICES")  # fmt: skip
+    log.info("device %s: %s", wanted,
+             ", ".join(f"{k}={os.environ[k]}" for k in shown if k in os.environ))  # fmt: skip
+
+
 def _check_device(wanted: str) -> None:
     """Fail early when the config asks for GPUs and JAX sees none (a month of cluster time
     silently on CPU is the worst outcome)."""
@@ -59,6 +77,7 @@ def _check_device(wanted: str) -> None:
 def _simulate(args) -> None:
     """One or more (spec, shard, out) tasks in this process (a batch: nnfield.batching); each
     file is written atomically as soon as its task is done, exactly as a job of its own would."""
+    _prepare_device(args.device)
     from functools import partial
 
     from nnfield import layout
