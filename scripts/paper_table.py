@@ -16,8 +16,8 @@ import sys
 import numpy as np
 import xarray as xr
 
-# what the paper (and docs/physics.md section 1's reading of it and its code)
-# states, per paper family name
+# the paper's claims in its terms, per paper family name; the numbers are the exact values
+# of docs/physics.md section 1.4 (the paper's own digits could not be consulted offline)
 PAPER = {
     "relu": {"N m4": "5.000 (exact)", "lambda slope": "-5 (= -(d+4))", "width": 20},
     "gauss": {"N m4": "13.40 (exact)", "lambda slope": "-1 at large Lambda", "width": 100},

@@ -29,7 +29,7 @@ def test_roundtrip_with_compression_and_no_leftovers(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # readable by the group, not 0600
     back = read_dataset(path, study="npoint", required=["v"])
     np.testing.assert_array_equal(back["v"].values, np.arange(3.0))
-    assert back.attrs["Conventions"] == "CF-1.10"
+    assert back.attrs["Conventions"] == "CF-1.8"
     with xr.open_dataset(path) as raw:
         assert raw["v"].encoding.get("zlib") is True
 

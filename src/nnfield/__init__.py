@@ -10,3 +10,15 @@ except PackageNotFoundError:  # running from a source tree without installation
 SCHEMA_VERSION = 2
 """Version of the NetCDF layout; readers refuse files written with another one.  2: every
 point and shard file stores its whole spec (``params``)."""
+
+_ANALYSIS = ("open_results", "open_points", "point_coords")
+
+
+def __getattr__(name: str):
+    """``nnfield.open_results`` and friends (nnfield.results), imported on first use so that
+    ``import nnfield`` stays light."""
+    if name in _ANALYSIS:
+        from nnfield import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'nnfield' has no attribute {name!r}")

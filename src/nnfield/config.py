@@ -22,13 +22,13 @@ import jsonschema
 import yaml
 
 
-
 def _shipped(name: str) -> Path:
     """A file of the checkout's config/ folder: the copy installed as package data
     (``nnfield/data``, a wheel or ``pip install .``), else the checkout's own (``pip install -e .``
     or a source tree)."""
-    installed = Path(__file__).resolve().parent / "data" / name
-    return installed if installed.is_file() else Path(__file__).resolve().parents[2] / "config" / name
+    here = Path(__file__).resolve()
+    installed = here.parent / "data" / name
+    return installed if installed.is_file() else here.parents[2] / "config" / name
 
 
 SCHEMA_PATH = _shipped("schema.yaml")

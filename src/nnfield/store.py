@@ -40,7 +40,7 @@ def provenance(study: str, spec=None, backend: str = "", config_sha256: str = ""
     coordinate can be checked against them (:func:`check_identity`).  A study dataset has an
     empty ``point`` and the hash of its points (``config_sha256``)."""
     attrs = {
-        "Conventions": "CF-1.10",
+        "Conventions": CONVENTIONS,
         "nnfield_version": __version__,
         "schema_version": np.int32(SCHEMA_VERSION),
         "study": study,
@@ -65,6 +65,28 @@ def points_sha256(points: Iterable[tuple[str, str]]) -> str:
     study dataset's ``config_sha256``, so a dataset shows which sweep it was made from."""
     text = "\n".join(f"{name} {sha}" for name, sha in sorted(points))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+CONVENTIONS = "CF-1.8"
+"""The CF version whose rules the files are checked against (tests/test_cf.py, cfchecker)."""
+
+DIMENSIONLESS_UNITS = {"nats": "nats", "nats^2": "nats squared"}
+"""Units that are not UDUNITS units: written as CF's dimensionless ``"1"``, with the unit
+named in the long_name instead (an entropy in nats is a pure number)."""
+
+
+def cf_units(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy of ``ds`` whose entropies carry CF-valid units: ``units = "1"`` and
+    ``long_name`` ending in ``(nats)`` (or ``(nats squared)``)."""
+    ds = ds.copy(deep=False)
+    for var in ds.variables.values():
+        named = DIMENSIONLESS_UNITS.get(var.attrs.get("units"))
+        if named is not None:
+            long_name = str(var.attrs.get("long_name", ""))
+            suffix = f" ({named})"
+            var.attrs["long_name"] = long_name if long_name.endswith(suffix) else long_name + suffix
+            var.attrs["units"] = "1"
+    return ds
 
 
 def check_metadata(ds: xr.Dataset) -> None:
@@ -102,7 +124,7 @@ def write_dataset(
     """
     path = Path(path)
     check_metadata(ds)
-    ds = canonical(ds)
+    ds = canonical(cf_units(ds))
     encoding = {}
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub" and var.ndim > 0:

@@ -640,7 +640,8 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META,
             "point": ("sweep point name", "1")}  # fmt: skip
-    return annotate(study, meta)
+    # sweep parameters are coordinates of `point`: ds.sel(point=ds.coupling == 0.1) etc.
+    return annotate(study.set_coords(list(POINT_COORDINATES)), meta)
 
 
 _SUBSYSTEM_DIMS = {0: ("point",), 1: ("point", "subsystem"),

@@ -701,7 +701,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         "teacher_student: see nnfield.teacher_student",
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, "point": ("sweep point name", "1")}
-    return annotate(study, meta)
+    # sweep parameters are coordinates of `point`: ds.sel(point=ds.temperature == 0.5) etc.
+    return annotate(study.set_coords(list(POINT_COORDINATES)), meta)
 
 
 def _figures():

@@ -99,8 +99,9 @@ def gaussian_rule(cov: np.ndarray, nodes: int = 24) -> tuple[np.ndarray, np.ndar
 def critical_point(activation: str) -> tuple[float, float]:
     """(C_b, C_W) at which the kernel of one input is at a fixed point with chi = 1, for the
     activations whose criticality is scale invariant (ReLU: (0, 2); linear: (0, 1)) or set by
-    the origin (tanh, erf: C_b = 0 and C_W = 1 / phi'(0)^2); for the Gauss-net unit, whose
-    E[phi^2] = 1 at any K, (0, 1) is the fixed point K = 1 of every input."""
+    the origin (tanh, erf: C_b = 0 and C_W = 1 / phi'(0)^2).  For the Gauss-net unit, whose
+    E[phi^2] = 1 at any K, (0, 1) is only the fixed point K = 1 of every input: there chi = 2,
+    not 1, so the vertex grows by about 4 per layer (docs/physics.md section 2.2)."""
     if activation == "relu":
         return 0.0, 2.0
     if activation in ("linear", "tanh", "gauss"):
