@@ -511,6 +511,11 @@ def test_slurm_gpu_submissions_give_each_simulate_job_one_gpu(tmp_path):
         assert "config key 'device' is gpu, but JAX sees only cpu devices" in log, log
 
 
+# The one lint nnfield declines: rules have no conda env or container, because the workflow
+# runs in the venv that installed nnfield (the Snakefile imports it), not in per-rule envs.
+ACCEPTED_LINTS = {"Specify a conda environment or container for each rule."}
+
+
 def test_lint_is_clean(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git not available")
@@ -518,7 +523,11 @@ def test_lint_is_clean(tmp_path):
     cmd = [*SNAKEMAKE, "--lint", "--directory", str(tmp_path), "--configfile",
            str(REPO / "config/config.yaml")]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    output = run.stdout + run.stderr
+    lints = set(re.findall(r"^ +\* (.+?):$", output, re.M))
+    assert "Lints for" in output or run.returncode == 0, output[-3000:]
+    assert lints <= ACCEPTED_LINTS, (sorted(lints - ACCEPTED_LINTS), output[-3000:])
+    assert not re.search(r"Error|Exception|Traceback", output), output[-3000:]
 
 
 @pytest.mark.slow
