@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield import activations
 from nnfield import tuples as tup
 from nnfield.ensemble import divisor_chunk, run_with_progress
 from nnfield.numerics import nonfinite_rows
@@ -38,16 +39,9 @@ from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
 
-JAX_ACTIVATIONS: dict[str, Callable] = {
-    "relu": lambda u, c: jnp.maximum(u, 0),
-    "tanh": lambda u, c: jnp.tanh(u),
-    "erf": lambda u, c: jax.scipy.special.erf(u),
-    "gelu": lambda u, c: jax.nn.gelu(u, approximate=False),
-    "linear": lambda u, c: u,
-    "gauss": lambda u, c: jnp.exp(u - c),  # Gauss-net unit, c = K^(l)_aa (theory.deep)
-}
-"""phi(u, c): u (..., n) preactivations, c (n,) the infinite-width kernel diagonal of the layer
-(used only by the Gauss-net unit exp(u_a - K_aa))."""
+DEPTH_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "linear", "gauss")
+"""Activations of the depth study (nnfield.activations; the Gauss-net unit exp(u_a - K_aa) takes
+the infinite-width kernel diagonal of its layer, theory.deep)."""
 
 
 MAX_FIELD = 7
@@ -66,9 +60,7 @@ class DeepMLP:
     dtype: str = "float32"
 
     def __post_init__(self):
-        if self.activation not in JAX_ACTIVATIONS:
-            known = ", ".join(JAX_ACTIVATIONS)
-            raise ValueError(f"unknown activation {self.activation!r}; known: {known}")
+        activations.get(self.activation, DEPTH_ACTIVATIONS)  # ValueError naming the known ones
         if self.depth < 1 or self.width < 1:
             raise ValueError(f"depth and width must be >= 1, got {self.depth}, {self.width}")
 
@@ -104,7 +96,11 @@ def make_block_function(mlp: DeepMLP, inputs: np.ndarray, block_size: int):
     wick = tup.wick_plan(n)
     k1 = mlp.cb + mlp.cw * (x @ x.T) / x.shape[1]
     root1 = jnp.asarray(_sqrt_psd(jnp.asarray(k1)), dtype=mlp.dtype)
-    phi = JAX_ACTIVATIONS[mlp.activation]
+    act = activations.get(mlp.activation)
+
+    def phi(u, c):  # c: the layer's kernel diagonal, used only by the Gauss-net unit
+        return act.jax_at(c)(u)
+
     offsets = jnp.zeros((mlp.depth, n))
     if mlp.activation == "gauss":
         from nnfield.theory.deep import deep_theory

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from nnfield import activations
+
 jax.config.update("jax_enable_x64", True)  # accumulate in float64; sampling dtype is explicit
 
 ACTIVATIONS = ("relu", "erf", "gauss")
@@ -78,9 +80,8 @@ class SingleLayer:
 
     def hidden(self, pre: jax.Array, x: jax.Array) -> jax.Array:
         """Hidden-unit values from preactivations (N, n_inputs) at inputs x (n_inputs, d)."""
-        if self.arch == "relu":
-            return jnp.maximum(pre, 0)
-        if self.arch == "erf":
-            return jax.scipy.special.erf(pre)
+        act = activations.REGISTRY[self.arch]
+        if not act.normalised:
+            return act.jax(pre)
         k_xx = self.sb0**2 + self.sw0**2 * jnp.sum(x * x, axis=1) / self.input_dim
-        return jnp.exp(pre - k_xx[None, :])
+        return act.jax_at(k_xx[None, :])(pre)

@@ -45,17 +45,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield import activations
 from nnfield.numerics import nonfinite_rows
 from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
 
-ACTIVATIONS = {
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,
-    "erf": jax.scipy.special.erf,
-    "linear": lambda x: x,
-}
+ACTIVATIONS = {name: activations.REGISTRY[name].jax for name in ("tanh", "relu", "erf", "linear")}
+"""The student's activations (JAX maps of nnfield.activations; relu is jax.nn.relu, whose
+derivative at 0 is 0)."""
 OPTIMIZERS = ("sgld", "sgd", "momentum")
 
 

@@ -40,45 +40,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf
 
+from nnfield.activations import REGISTRY, get
 from nnfield.theory.unit_moments import _factor, _polar_panels
 
-SQRT2 = np.sqrt(2.0)
-
-
-def _gelu(u):
-    return 0.5 * u * (1 + erf(u / SQRT2))
-
-
-def _gelu_prime(u):
-    return 0.5 * (1 + erf(u / SQRT2)) + u * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
-
-
-def _gauss_unit(offset):
-    """Gauss-net unit phi(u_a) = exp(u_a - K_aa): normalised so that E[phi_a phi_b] =
-    exp(K_ab - (K_aa + K_bb)/2), the translation-invariant kernel (docs/physics.md section 1)."""
-    return (lambda u: np.exp(u - offset)), (lambda u: np.exp(u - offset))
-
-
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (lambda u: np.maximum(u, 0.0), lambda u: (u > 0).astype(float)),
-    "tanh": (np.tanh, lambda u: 1 - np.tanh(u) ** 2),
-    "erf": (erf, lambda u: 2 / np.sqrt(np.pi) * np.exp(-u * u)),
-    "gelu": (_gelu, _gelu_prime),
-    "linear": (lambda u: u, np.ones_like),
+    name: (entry.numpy, entry.derivative)
+    for name, entry in REGISTRY.items()
+    if not entry.normalised
 }
-"""Activation name -> (phi, phi').  "gauss" is added per layer: its unit depends on K^(l)_aa."""
+"""Activation name -> (phi, phi') from nnfield.activations.  "gauss" is added per layer: its unit
+depends on K^(l)_aa."""
 
 ALL_ACTIVATIONS = (*ACTIVATIONS, "gauss")
 
 
 def activation_at(activation: str, kernel_diag: np.ndarray) -> tuple[Callable, Callable]:
     """(phi, phi') acting on u of shape (..., n) at a layer whose kernel diagonal is
-    ``kernel_diag`` (n,): the plain activation, or the Gauss-net unit exp(u_a - K_aa)."""
-    if activation == "gauss":
-        return _gauss_unit(np.asarray(kernel_diag))
-    return ACTIVATIONS[activation]
+    ``kernel_diag`` (n,): the plain activation, or the Gauss-net unit exp(u_a - K_aa), normalised
+    so that E[phi_a phi_b] = exp(K_ab - (K_aa + K_bb)/2) (docs/physics.md section 1)."""
+    return get(activation, ALL_ACTIVATIONS).numpy_at(np.asarray(kernel_diag))
 
 
 def gaussian_rule(cov: np.ndarray, nodes: int = 24) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnfield.activations import REGISTRY
+
 ARCHITECTURES = ("relu", "erf", "gauss")
 
 
@@ -32,18 +34,9 @@ def unit_m2_cross(arch: str, x: np.ndarray, y: np.ndarray, sw0: float, sb0: floa
     k = sb0**2 + sw0**2 * (x @ y.T) / d
     kx = sb0**2 + sw0**2 * np.sum(x * x, axis=1) / d
     ky = sb0**2 + sw0**2 * np.sum(y * y, axis=1) / d
-    if arch == "erf":
-        arg = 2 * k / np.sqrt(np.outer(1 + 2 * kx, 1 + 2 * ky))
-        return (2 / np.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
-    if arch == "relu":
-        norm = np.sqrt(np.outer(kx, ky))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cos = np.where(norm > 0, k / norm, 1.0)
-        theta = np.arccos(np.clip(cos, -1.0, 1.0))
-        return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
-    if arch == "gauss":
-        return np.exp(k - 0.5 * (kx[:, None] + ky[None, :]))
-    raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return REGISTRY[arch].unit_m2(k, kx, ky)  # the closed form of nnfield.activations
 
 
 def gp_kernel(

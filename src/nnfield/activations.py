@@ -1,0 +1,155 @@
+"""One registry of activations: every sampler and theory module takes its maps from here.
+
+An entry carries, for one activation phi:
+- ``jax``: the elementwise JAX map (samplers; gradients where a trainer differentiates it);
+- ``numpy``: the same map in NumPy (quadrature of the theory);
+- ``derivative``: phi' in NumPy (the depth recursions' NTK needs it);
+- ``kinks``: the preactivation values where phi is not smooth (quadrature panels must end
+  there; u = 0 for ReLU);
+- ``unit_m2``: where one exists, the closed form of E[phi(u_x) phi(u_y)] for jointly Gaussian
+  (u_x, u_y) with variances kx, ky and covariance k (the single-layer GP kernel over sw1^2);
+- ``normalised``: the Gauss-net unit exp(u - K_xx), which also takes the preactivation
+  variance K_xx of its input (``offset``); every other entry ignores the offset.
+
+Conventions follow docs/physics.md sections 1 and 2.  ``tests/test_activations.py`` checks, for
+every entry, that the sampled E[phi phi] agrees with the theory (closed form and quadrature) and
+that ``derivative`` is the derivative of ``numpy``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf as _np_erf
+
+SQRT2 = np.sqrt(2.0)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation; see the module docstring for the fields."""
+
+    name: str
+    jax: Callable
+    numpy: Callable
+    derivative: Callable
+    kinks: tuple[float, ...] = ()
+    unit_m2: Callable | None = None
+    normalised: bool = False
+
+    def jax_at(self, offset=0.0) -> Callable:
+        """The JAX map at a layer whose preactivation variance is ``offset`` (Gauss-net only)."""
+        if self.normalised:
+            import jax.numpy as jnp
+
+            return lambda u: jnp.exp(u - offset)
+        return self.jax
+
+    def numpy_at(self, offset=0.0) -> tuple[Callable, Callable]:
+        """(phi, phi') in NumPy at preactivation variance ``offset`` (Gauss-net only)."""
+        if self.normalised:
+            return (lambda u: np.exp(u - offset)), (lambda u: np.exp(u - offset))
+        return self.numpy, self.derivative
+
+
+def _jax_relu(u):
+    import jax
+
+    return jax.nn.relu(u)
+
+
+def _jax_tanh(u):
+    import jax.numpy as jnp
+
+    return jnp.tanh(u)
+
+
+def _jax_erf(u):
+    import jax.scipy.special
+
+    return jax.scipy.special.erf(u)
+
+
+def _jax_gelu(u):
+    import jax
+
+    return jax.nn.gelu(u, approximate=False)
+
+
+def _jax_gauss(u):
+    import jax.numpy as jnp
+
+    return jnp.exp(u)
+
+
+def _relu_m2(k, kx, ky):
+    """Arc-cosine kernel of degree 1: sqrt(kx ky) (sin t + (pi - t) cos t) / (2 pi)."""
+    norm = np.sqrt(np.multiply.outer(kx, ky)) if np.ndim(kx) else np.sqrt(kx * ky)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(norm > 0, k / norm, 1.0)
+    theta = np.arccos(np.clip(cos, -1.0, 1.0))
+    return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+
+
+def _erf_m2(k, kx, ky):
+    """(2/pi) arcsin(2 k / sqrt((1 + 2 kx)(1 + 2 ky)))."""
+    denominator = (
+        np.multiply.outer(1 + 2 * kx, 1 + 2 * ky) if np.ndim(kx) else (1 + 2 * kx) * (1 + 2 * ky)
+    )
+    arg = 2 * k / np.sqrt(denominator)
+    return (2 / np.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
+
+
+def _gauss_m2(k, kx, ky):
+    """Gauss-net unit exp(u - K_xx): E = exp(k - (kx + ky)/2)."""
+    total = np.add.outer(kx, ky) if np.ndim(kx) else kx + ky
+    return np.exp(k - 0.5 * total)
+
+
+def _linear_m2(k, kx, ky):
+    return np.asarray(k, dtype=np.float64)
+
+
+def _gelu(u):
+    return 0.5 * u * (1 + _np_erf(u / SQRT2))
+
+
+def _gelu_prime(u):
+    return 0.5 * (1 + _np_erf(u / SQRT2)) + u * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
+
+
+REGISTRY: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation(
+            "relu",
+            _jax_relu,
+            lambda u: np.maximum(u, 0.0),
+            lambda u: (u > 0).astype(float),
+            kinks=(0.0,),
+            unit_m2=_relu_m2,
+        ),
+        Activation("tanh", _jax_tanh, np.tanh, lambda u: 1 - np.tanh(u) ** 2),
+        Activation(
+            "erf",
+            _jax_erf,
+            _np_erf,
+            lambda u: 2 / np.sqrt(np.pi) * np.exp(-u * u),
+            unit_m2=_erf_m2,
+        ),
+        Activation("gelu", _jax_gelu, _gelu, _gelu_prime),
+        Activation("linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2),
+        Activation("gauss", _jax_gauss, np.exp, np.exp, unit_m2=_gauss_m2, normalised=True),
+    )
+}
+"""Every activation nnfield knows, by name."""
+
+
+def get(name: str, allowed: tuple[str, ...] | None = None) -> Activation:
+    """The registry entry ``name``; ValueError naming the known ones (or ``allowed``) if not."""
+    known = allowed if allowed is not None else tuple(REGISTRY)
+    if name not in known or name not in REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known)}")
+    return REGISTRY[name]
