@@ -57,6 +57,28 @@ def test_kernels_follow_the_recursion_at_large_width():
     assert result.consistent, result
 
 
+def test_softplus_follows_the_recursion():
+    """A new registry entry runs through the depth sampler and the recursions with no other
+    change: softplus (no critical point; C_W = 1, C_b = 0.1), two inputs, N = 256, six layers:
+    the measured E[G^(l)] match the NLO mean metric K + K1/N at every layer, and the same data
+    reject the infinite-width kernel of the tanh network with the same (C_W, C_b)."""
+    cb, cw = 0.1, 1.0
+    x = np.array([[1.0], [-0.4]])
+    mlp = DeepMLP("softplus", 256, 6, cw, cb)
+    sums = run_blocks(mlp, x, jax.random.key(7), range(20), 200)
+    est = stats.jackknife({"g": sums.g2}, sums.count, lambda m: m["g"])
+
+    def pairs(k):
+        return np.stack([k[:, 0, 0], k[:, 0, 1], k[:, 1, 1]], axis=1)  # colex pairs
+
+    want = pairs(deep_theory("softplus", x, 6, cw, cb).mean_metric(256))
+    np.testing.assert_allclose(est.value[0], want[0], rtol=1e-12)  # layer 1: G = K^(1)
+    result = stats.max_z_test(est.value[1:], est.stderr[1:], want[1:], ALPHA, 19)  # 20 blocks
+    assert result.consistent, result
+    other = pairs(deep_theory("tanh", x, 6, cw, cb).K)
+    assert not stats.max_z_test(est.value[1:], est.stderr[1:], other[1:], ALPHA, 19).consistent
+
+
 @pytest.mark.parametrize(("activation", "width"), [("tanh", 64), ("relu", 512)])
 def test_vertex_matches_one_over_width_prediction(activation, width):
     """Criticality, one input, small l/N: the excess kurtosis is 3 V^(l) / (N K^2) within errors

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import erf as _np_erf
+from scipy.special import expit as _expit
 
 SQRT2 = np.sqrt(2.0)
 
@@ -76,6 +77,16 @@ def _jax_gelu(u):
     import jax
 
     return jax.nn.gelu(u, approximate=False)
+
+
+def _jax_softplus(u):
+    import jax
+
+    return jax.nn.softplus(u)
+
+
+def _softplus(u):
+    return np.logaddexp(0.0, u)
 
 
 def _jax_gauss(u):
@@ -141,6 +152,7 @@ REGISTRY: dict[str, Activation] = {
         ),
         Activation("gelu", _jax_gelu, _gelu, _gelu_prime),
         Activation("linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2),
+        Activation("softplus", _jax_softplus, _softplus, _expit),
         Activation("gauss", _jax_gauss, np.exp, np.exp, unit_m2=_gauss_m2, normalised=True),
     )
 }

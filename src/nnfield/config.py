@@ -451,9 +451,10 @@ def _check_depth(depth: Mapping[str, Any]) -> None:
     for i, fam in enumerate(depth["families"]):
         where = f"{key}.families[{i}]"
         _check_input_lengths(fam, where)
-        if fam["activation"] in ("gelu",) and not ("cw" in fam and "cb" in fam):
+        if fam["activation"] in ("gelu", "softplus") and not ("cw" in fam and "cb" in fam):
             raise ConfigError(
-                f"config key '{where}.cw': gelu has no tabulated critical point; give cw and cb"
+                f"config key '{where}.cw': {fam['activation']} has no tabulated critical point; "
+                "give cw and cb"
             )
     _check_blocks(depth["networks"], depth["block_size"], depth["shards"], f"{key}.networks",
                   f"{key}.block_size")  # fmt: skip

@@ -39,7 +39,7 @@ from nnfield.sharding import constrain_batch
 
 jax.config.update("jax_enable_x64", True)
 
-DEPTH_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "linear", "gauss")
+DEPTH_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "linear", "softplus", "gauss")
 """Activations of the depth study (nnfield.activations; the Gauss-net unit exp(u_a - K_aa) takes
 the infinite-width kernel diagonal of its layer, theory.deep)."""
 

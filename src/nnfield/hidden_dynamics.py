@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield import activations
+
 jax.config.update("jax_enable_x64", True)
 
 ACTIVATIONS = ("linear", "tanh")
@@ -89,14 +91,13 @@ def make_block_function(
     (C,)) of the mixture components (ignored when ``components`` is 0).  Gain and noise are
     traced, so one compilation serves every point of the same shapes.
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; known: {ACTIVATIONS}")
+    phi = activations.get(activation, ACTIVATIONS).jax  # f(u) = phi(g u)
     n, m = neurons, block_size
     steps = time_blocks * block_steps
 
     def drift(w, b, x, gain):
         u = jnp.einsum("mij,mj->mi", w, x) + b
-        return gain * u if activation == "linear" else jnp.tanh(gain * u)
+        return phi(gain * u)
 
     @jax.jit
     def run(key, block, weights, bias, gain, noise_std, averaging, density, comp, initial):
@@ -112,7 +113,7 @@ def make_block_function(
             # that the annealed pair law's symmetry holds to float64 rounding at any dtype
             u = jnp.einsum("cij,mj->cmi", comp_w, x.astype(jnp.float64)) + bias[None]
             g64 = gain.astype(jnp.float64)
-            return g64 * u if activation == "linear" else jnp.tanh(g64 * u)
+            return phi(g64 * u)
 
         def comp_logp(x):  # (C, M)
             return _gaussian_log_density(
