@@ -139,3 +139,15 @@ def test_points_whose_names_collide_are_refused_naming_both_values(study, edit, 
     with pytest.raises(config.ConfigError, match=f"'studies.{study}'") as info:
         config.validate(cfg)
     assert "both named" in str(info.value) and named in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "softplus"])
+def test_depth_activation_without_a_critical_point_needs_cw_and_cb(activation):
+    depth = {"seed": 2, "networks": 2000, "block_size": 200,
+             "families": [{"name": "f", "activation": activation, "inputs": [1.0],
+                           "widths": [4], "depths": [3]}]}  # fmt: skip
+    with pytest.raises(config.ConfigError, match=r"'studies.depth.families\[0\].cw'.*give cw"):
+        config.validate({"studies": {"depth": copy.deepcopy(depth)}})
+    depth["families"][0].update(cw=1.0, cb=0.1)
+    points = config.expand(config.validate({"studies": {"depth": depth}}))["depth"]
+    assert [s.params["activation"] for s in points.values()] == [activation]
