@@ -6,6 +6,7 @@ from nnfield import batching, layout
 from nnfield import config as nnconfig
 from nnfield import plan as nnplan
 from nnfield.studies import FIGURE_STUDY
+from nnfield.studies import figures as figure_names
 
 min_version("9.0")
 
@@ -22,7 +23,7 @@ except nnconfig.ConfigError as err:
 POINTS = nnconfig.expand(CONFIG)
 BATCHES = batching.plan(POINTS, CONFIG["batching"])
 DEVICE = CONFIG["device"]
-FIGURES = [name for name, study in FIGURE_STUDY.items() if study in POINTS]
+FIGURES = figure_names(CONFIG)  # coupling figures only where couplings are computed
 
 
 PLANS = {  # each study's plan: its points' spec hashes and analysis options (nnfield.plan)

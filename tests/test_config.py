@@ -151,3 +151,25 @@ def test_depth_activation_without_a_critical_point_needs_cw_and_cb(activation):
     depth["families"][0].update(cw=1.0, cb=0.1)
     points = config.expand(config.validate({"studies": {"depth": depth}}))["depth"]
     assert [s.params["activation"] for s in points.values()] == [activation]
+
+
+def test_softplus_needs_its_couplings_switched_off():
+    """softplus (a registry entry without a closed-form kernel) runs in npoint with exact
+    correlators; its coupling integrals are refused by key rather than left to run for hours."""
+    cfg = copy.deepcopy(BASE)
+    cfg["studies"]["npoint"]["families"][0].update(arch="softplus", name="soft")
+    with pytest.raises(config.ConfigError, match=r"'studies.npoint.analysis.couplings.enabled'"):
+        config.validate(copy.deepcopy(cfg))
+    cfg["studies"]["npoint"]["analysis"] = {"couplings": {"enabled": False}}
+    points = config.expand(config.validate(cfg))["npoint"]
+    assert {s.params["arch"] for s in points.values()} == {"softplus"}
+
+
+def test_coupling_figures_are_made_only_where_couplings_are_computed():
+    from nnfield.studies import FIGURE_STUDY, figures
+
+    default = config.load(config.DEFAULT_CONFIG_PATH)
+    assert figures(default) == list(FIGURE_STUDY)
+    default["studies"]["npoint"]["analysis"]["couplings"]["enabled"] = False
+    assert figures(default) == [f for f in FIGURE_STUDY if not f.startswith("coupling_")]
+    assert figures({"studies": {"hidden": {}}}) == ["hidden_entropy"]

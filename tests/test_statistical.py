@@ -32,6 +32,7 @@ SIGMAS = {
     "relu": {"sigma_b0": 0.5, "sigma_b1": 0.3},
     "erf": {"sigma_w0": 2.0, "sigma_b0": 0.5},
     "gauss": {"sigma_w0": 0.5, "sigma_b0": 0.3},
+    "softplus": {"sigma_w0": 1.5, "sigma_b0": 0.5},  # a registry entry with no closed form
 }
 
 
@@ -66,7 +67,7 @@ def power(out, name: str, exact: np.ndarray) -> float:
 
 @pytest.mark.parametrize("estimator", ["brute", "conditional"])
 @pytest.mark.parametrize("width", [2, 10, 100])
-@pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
+@pytest.mark.parametrize("arch", ["relu", "erf", "gauss", "softplus"])
 def test_correlators_match_exact_finite_width(arch, width, estimator, point_runner):
     spec = make_spec(arch, width, NETWORKS[width], estimator=estimator, **SIGMAS[arch])
     out, th = analyse(spec, point_runner(spec))
@@ -89,7 +90,7 @@ def test_correlators_match_exact_finite_width(arch, width, estimator, point_runn
     assert abs(z) < crit, f"tuple-averaged dev4 off by {z:.1f} s.e."
 
 
-@pytest.mark.parametrize("arch", ["relu", "erf", "gauss"])
+@pytest.mark.parametrize("arch", ["relu", "erf", "gauss", "softplus"])
 def test_wrong_g6_is_rejected(arch, point_runner):
     """The G6 test can fail: at N = 10 the conditional estimator's G6_conn rejects a vanishing
     G6_conn and (erf, gauss) the cumulant with its + 2 sum_15 m2 m2 m2 term dropped, while the

@@ -6,8 +6,9 @@ An entry carries, for one activation phi:
 - ``derivative``: phi' in NumPy (the depth recursions' NTK needs it);
 - ``kinks``: the preactivation values where phi is not smooth (quadrature panels must end
   there; u = 0 for ReLU);
-- ``unit_m2``: where one exists, the closed form of E[phi(u_x) phi(u_y)] for jointly Gaussian
-  (u_x, u_y) with variances kx, ky and covariance k (the single-layer GP kernel over sw1^2);
+- ``unit_m2``: E[phi(u_x) phi(u_y)] for jointly Gaussian (u_x, u_y) with variances kx, ky and
+  covariance k (the single-layer GP kernel over sw1^2): a closed form where one exists, else
+  (softplus) a tensor Gauss-Hermite rule;
 - ``normalised``: the Gauss-net unit exp(u - K_xx), which also takes the preactivation
   variance K_xx of its input (``offset``); every other entry ignores the offset.
 
@@ -123,6 +124,35 @@ def _linear_m2(k, kx, ky):
     return np.asarray(k, dtype=np.float64)
 
 
+def _hermite_m2(phi: Callable, nodes: int = 64, chunk: int = 2048) -> Callable:
+    """E[phi(u_x) phi(u_y)] by a tensor Gauss-Hermite rule (``nodes`` per dimension), for
+    smooth activations without a closed form: u_x = sqrt(kx) z1,
+    u_y = sqrt(ky) (rho z1 + sqrt(1 - rho^2) z2), rho = k / sqrt(kx ky).  Broadcasts like the
+    closed forms (kx (n,), ky (m,) give (n, m)); about 1e-12 for softplus at kx, ky <= 4."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / np.sqrt(2 * np.pi)
+    z1, z2 = (g.ravel() for g in np.meshgrid(z, z, indexing="ij"))
+    weights = np.outer(w, w).ravel()
+
+    def m2(k, kx, ky):
+        k = np.asarray(k, dtype=np.float64)
+        if np.ndim(kx):
+            kx, ky = np.broadcast_arrays(np.asarray(kx)[:, None], np.asarray(ky)[None, :])
+        sx, sy = np.sqrt(kx), np.sqrt(ky)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.clip(np.where(sx * sy > 0, k / (sx * sy), 0.0), -1.0, 1.0)
+        flat = [np.ravel(np.broadcast_to(a, k.shape)) for a in (sx, sy, rho)]
+        out = np.empty(k.size)
+        for start in range(0, k.size, chunk):
+            sxc, syc, rc = (a[start : start + chunk, None] for a in flat)
+            ux = sxc * z1
+            uy = syc * (rc * z1 + np.sqrt(1 - rc * rc) * z2)
+            out[start : start + chunk] = (phi(ux) * phi(uy)) @ weights
+        return out.reshape(k.shape)
+
+    return m2
+
+
 def _gelu(u):
     return 0.5 * u * (1 + _np_erf(u / SQRT2))
 
@@ -152,7 +182,7 @@ REGISTRY: dict[str, Activation] = {
         ),
         Activation("gelu", _jax_gelu, _gelu, _gelu_prime),
         Activation("linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2),
-        Activation("softplus", _jax_softplus, _softplus, _expit),
+        Activation("softplus", _jax_softplus, _softplus, _expit, unit_m2=_hermite_m2(_softplus)),
         Activation("gauss", _jax_gauss, np.exp, np.exp, unit_m2=_gauss_m2, normalised=True),
     )
 }

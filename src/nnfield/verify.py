@@ -29,7 +29,7 @@ from nnfield import config as nnconfig
 from nnfield import layout
 from nnfield import plan as nnplan
 from nnfield.parallel import map_in_processes
-from nnfield.studies import FIGURE_STUDY, load
+from nnfield.studies import figures, load
 from nnfield.studies.blocks import shard_blocks
 
 MAGIC = {"pdf": b"%PDF", "png": b"\x89PNG"}
@@ -164,9 +164,7 @@ def verify_study(
         verdict.add(str(err), path if os.path.exists(path) else None)
     if points_bad:  # remade points must reach the dataset: Snakemake does not rerun a job for a
         verdict.bad_files.append(path)  # missing input while its outputs look up to date
-    for figure, of in FIGURE_STUDY.items():
-        if of != study:
-            continue
+    for figure in figures({"studies": {study: {"analysis": analysis}}}):  # this study's
         for ext in layout.FIGURE_FORMATS:
             path = Path(layout.figure_path(figure, ext))
             if points_bad:

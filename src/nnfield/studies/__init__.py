@@ -21,6 +21,19 @@ FIGURE_STUDY = {
 """Figure name -> the study whose dataset it draws."""
 
 
+def figures(config) -> list[str]:
+    """The figures a validated config makes: those of its studies, without the coupling figures
+    where ``studies.npoint.analysis.couplings.enabled`` is false (nothing to draw)."""
+    studies = config["studies"]
+    couplings = studies.get("npoint", {}).get("analysis", {}).get("couplings", {})
+    return [
+        name
+        for name, study in FIGURE_STUDY.items()
+        if study in studies
+        and not (name.startswith("coupling_") and not couplings.get("enabled", True))
+    ]
+
+
 def load(study: str) -> ModuleType:
     """Import the module of ``study``."""
     if study not in STUDIES:

@@ -11,7 +11,7 @@ import numpy as np
 
 from nnfield.activations import REGISTRY
 
-ARCHITECTURES = ("relu", "erf", "gauss")
+ARCHITECTURES = ("relu", "erf", "gauss", "softplus")
 
 
 def preactivation_cov(inputs: np.ndarray, sw0: float, sb0: float) -> np.ndarray:

@@ -143,14 +143,15 @@ def _polar_panels(lmat: np.ndarray, phi, nodes: int, rho_max: float = 10.5) -> U
     return UnitQuadrature(values, weights, homogeneous=False)
 
 
-def _erf_quadrature(lmat: np.ndarray, t6) -> tuple[UnitQuadrature, float]:
-    """An erf rule and its accuracy bound: for rank <= 2 the composite polar rule, certified by
-    the change between 16 and 24 nodes per panel on the 6-fold moments; rank 3 falls back on
-    Gauss-Hermite (96 nodes per dimension), certified by comparison with 64 nodes."""
+def _smooth_quadrature(lmat: np.ndarray, t6, phi=erf) -> tuple[UnitQuadrature, float]:
+    """A rule for a smooth activation (erf, softplus) and its accuracy bound: for rank <= 2 the
+    composite polar rule, certified by the change between 16 and 24 nodes per panel on the
+    6-fold moments; rank 3 falls back on Gauss-Hermite (96 nodes per dimension), certified by
+    comparison with 64 nodes."""
     if lmat.shape[1] <= 2:
-        coarse, fine = (_polar_panels(lmat, erf, n) for n in (16, 24))
+        coarse, fine = (_polar_panels(lmat, phi, n) for n in (16, 24))
     else:
-        coarse, fine = (_hermite_quadrature(lmat, erf, n) for n in (64, 96))
+        coarse, fine = (_hermite_quadrature(lmat, phi, n) for n in (64, 96))
     accuracy = float(np.max(np.abs(fine.moments(t6) - coarse.moments(t6))))
     return fine, accuracy
 
@@ -171,13 +172,16 @@ class UnitMoments:
         self.accuracy = 0.0  # max abs error bound of the quadrature (0: closed form or exact)
         if arch == "relu":
             self._quad = _relu_quadrature(_factor(self.k))
-        elif arch == "erf":
+        elif arch != "gauss":  # smooth: erf, softplus (nnfield.activations)
+            from nnfield.activations import REGISTRY
             from nnfield.tuples import sorted_tuples
 
             t6 = sorted_tuples(self.inputs.shape[0], 6)
-            self._quad, self.accuracy = _erf_quadrature(_factor(self.k), t6)
+            phi = REGISTRY[arch].numpy
+            self._quad, self.accuracy = _smooth_quadrature(_factor(self.k), t6, phi)
             if self.accuracy > 1e-8:
-                log.warning("erf moments converged only to %.1e (steep activations)", self.accuracy)
+                log.warning("%s moments converged only to %.1e (steep activations)", arch,
+                            self.accuracy)  # fmt: skip
 
     def moments(self, tuples: np.ndarray) -> np.ndarray:
         """m_k(tuple) for each row of the int array ``tuples`` (T, k)."""
