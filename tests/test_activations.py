@@ -98,3 +98,27 @@ def test_unknown_activation_names_the_known_ones():
         activations.get("softsign", ("relu", "erf"))
     with pytest.raises(ValueError, match="tanh"):
         activations.get("softsign")
+
+
+def test_the_studies_offer_exactly_their_registry_entries():
+    """The schema's enums are the registry's lists (a new activation is added in one place and
+    offered by name), and every offered name has a registry entry."""
+    from nnfield import hidden_dynamics, teacher_student
+    from nnfield.config import load_schema
+    from nnfield.deep_ensemble import DEPTH_ACTIVATIONS
+
+    defs = load_schema()["$defs"]
+
+    def enum(definition, key):
+        return tuple(defs[definition]["properties"][key]["enum"])
+
+    assert enum("family", "arch") == activations.SINGLE_LAYER
+    assert enum("depth_family", "activation") == DEPTH_ACTIVATIONS
+    assert enum("hidden_ensemble", "activation") == hidden_dynamics.ACTIVATIONS
+    assert set(enum("learning_problem", "activation")) == set(teacher_student.ACTIVATIONS)
+    offered = {*activations.SINGLE_LAYER, *DEPTH_ACTIVATIONS, *hidden_dynamics.ACTIVATIONS,
+               *teacher_student.ACTIVATIONS}  # fmt: skip
+    assert offered <= set(activations.REGISTRY)
+    assert all(activations.REGISTRY[n].unit_m2 is not None for n in activations.SINGLE_LAYER)
+    zero = {n: activations.zero_at_origin(n) for n in activations.SINGLE_LAYER}
+    assert zero == {"relu": True, "erf": True, "gauss": False, "softplus": False}

@@ -40,6 +40,7 @@ class Activation:
     kinks: tuple[float, ...] = ()
     unit_m2: Callable | None = None
     normalised: bool = False
+    closed_form: bool = False  # unit_m2 is a closed form (cheap over many point pairs)
 
     def jax_at(self, offset=0.0) -> Callable:
         """The JAX map at a layer whose preactivation variance is ``offset`` (Gauss-net only)."""
@@ -171,6 +172,7 @@ REGISTRY: dict[str, Activation] = {
             lambda u: (u > 0).astype(float),
             kinks=(0.0,),
             unit_m2=_relu_m2,
+            closed_form=True,
         ),
         Activation("tanh", _jax_tanh, np.tanh, lambda u: 1 - np.tanh(u) ** 2),
         Activation(
@@ -179,14 +181,36 @@ REGISTRY: dict[str, Activation] = {
             _np_erf,
             lambda u: 2 / np.sqrt(np.pi) * np.exp(-u * u),
             unit_m2=_erf_m2,
+            closed_form=True,
         ),
         Activation("gelu", _jax_gelu, _gelu, _gelu_prime),
-        Activation("linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2),
+        Activation(
+            "linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2, closed_form=True
+        ),
         Activation("softplus", _jax_softplus, _softplus, _expit, unit_m2=_hermite_m2(_softplus)),
-        Activation("gauss", _jax_gauss, np.exp, np.exp, unit_m2=_gauss_m2, normalised=True),
+        Activation(
+            "gauss",
+            _jax_gauss,
+            np.exp,
+            np.exp,
+            unit_m2=_gauss_m2,
+            normalised=True,
+            closed_form=True,
+        ),
     )
 }
 """Every activation nnfield knows, by name."""
+
+SINGLE_LAYER = ("relu", "erf", "gauss", "softplus")
+"""The npoint study's activations (the schema's enum of ``arch``): those whose finite-width
+correlators are tested against Monte Carlo (tests/test_statistical.py).  Any entry with a
+``unit_m2`` has the exact theory: a new one needs its name here, in the schema, and its test."""
+
+
+def zero_at_origin(name: str) -> bool:
+    """phi(0) = 0 (relu, erf): a unit whose preactivation variance is 0 is then 0 itself."""
+    act = REGISTRY[name]
+    return not act.normalised and float(act.numpy(np.float64(0.0))) == 0.0
 
 
 def get(name: str, allowed: tuple[str, ...] | None = None) -> Activation:

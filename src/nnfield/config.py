@@ -356,8 +356,10 @@ def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
             "|x|^2 / d is 0 at every input, so every hidden unit is the constant f(0) and the "
             "correlator theory has nothing to integrate; give sigma_w0 or sigma_b0 > 0"
         )
-    if fam["arch"] in ("gauss", "softplus") or float(fam["sigma_b1"]) != 0:
-        return  # these units are not 0 at zero preactivation
+    from nnfield.activations import zero_at_origin
+
+    if not zero_at_origin(fam["arch"]) or float(fam["sigma_b1"]) != 0:
+        return  # units not 0 at zero preactivation (gauss, softplus), or a readout bias
     for i, norm in enumerate(norms):
         if sb0**2 + sw0**2 * norm == 0:
             raise ConfigError(
@@ -367,9 +369,13 @@ def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
             )
 
 
-COUPLING_ARCHITECTURES = ("relu", "erf", "gauss")
-"""npoint architectures whose couplings are computed: a closed-form kernel over the integration
-nodes (softplus has only a quadrature kernel)."""
+def _coupling_architectures() -> tuple[str, ...]:
+    """npoint architectures whose couplings are computed: those with a closed-form kernel over
+    the integration nodes (nnfield.activations; softplus has only a quadrature kernel)."""
+    from nnfield.activations import REGISTRY, SINGLE_LAYER
+
+    return tuple(name for name in SINGLE_LAYER if REGISTRY[name].closed_form)
+
 
 MAX_RADIAL_PANELS = 400
 """Fine radial panels of the coupling quadrature at most (the default config needs 16)."""
@@ -423,10 +429,10 @@ def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], wh
         return
     key = "studies.npoint.analysis.couplings"
     cutoffs = couplings["cutoffs"]
-    if fam["arch"] not in COUPLING_ARCHITECTURES:
+    if fam["arch"] not in _coupling_architectures():
         raise ConfigError(
             f"config key '{key}.enabled': the coupling integrals need the closed-form kernel of "
-            f"{', '.join(COUPLING_ARCHITECTURES)}; {where} is {fam['arch']} (its kernel is a "
+            f"{', '.join(_coupling_architectures())}; {where} is {fam['arch']} (its kernel is a "
             "quadrature, too slow over the integration nodes): set enabled: false"
         )
     if couplings["reference_cutoff"] not in cutoffs:

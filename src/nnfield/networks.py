@@ -21,7 +21,7 @@ from nnfield import activations
 
 jax.config.update("jax_enable_x64", True)  # accumulate in float64; sampling dtype is explicit
 
-ACTIVATIONS = ("relu", "erf", "gauss", "softplus")
+ACTIVATIONS = activations.SINGLE_LAYER
 
 
 @dataclass(frozen=True)

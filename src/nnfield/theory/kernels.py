@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfield.activations import REGISTRY
+from nnfield.activations import REGISTRY, SINGLE_LAYER
 
-ARCHITECTURES = ("relu", "erf", "gauss", "softplus")
+ARCHITECTURES = SINGLE_LAYER  # nnfield.activations
 
 
 def preactivation_cov(inputs: np.ndarray, sw0: float, sb0: float) -> np.ndarray:
