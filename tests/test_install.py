@@ -12,20 +12,12 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
+from test_workflow import tiny_hidden
 
 REPO = Path(__file__).resolve().parents[1]
 
-SMALL = """
-studies:
-  hidden:
-    seed: 4
-    networks: 200
-    block_size: 20
-    steps: 200
-    burn_in: 50
-    ensembles:
-      - {name: mix, weights: mixture, neurons: 6, contractions: [0.5]}
-"""
+SMALL = tiny_hidden()
+"""One small hidden point: the whole workflow in one simulate job."""
 
 
 @pytest.fixture(scope="module")

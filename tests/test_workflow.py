@@ -386,17 +386,22 @@ def slurm_run(tmp_path_factory):
     any reachable one); options a test cluster needs are given on the command line."""
     work = tmp_path_factory.mktemp("slurm")
     (work / "tiny.yaml").write_text(TINY)
-    cores = min(4, SLURM["cpus"])
-    extra = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--cores",
-             str(cores), "--default-resources",
-             f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
-             "cpus_per_task=1"]  # fmt: skip
-    if not SLURM["sacct"]:
-        extra += ["--slurm-status-command", "squeue"]  # no accounting database
-    # --verbose: the plugin logs every sbatch call it makes
-    run = snakemake(work, "--profile", str(REPO / "profiles/slurm"), "--verbose", *extra)
+    run = snakemake(work, *slurm_options())
     assert run.returncode == 0, run.stderr[-4000:]
     return work, run.stdout + run.stderr
+
+
+def slurm_options(*more: str) -> list[str]:
+    """`--profile profiles/slurm` with the options a test cluster needs, and --verbose (the
+    plugin then logs every sbatch call it makes)."""
+    options = ["--profile", str(REPO / "profiles/slurm"), "--verbose",
+               "--slurm-init-seconds-before-status-checks", "5", "--jobs", "4",
+               "--cores", str(min(4, SLURM["cpus"])), *more, "--default-resources",
+               f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
+               "cpus_per_task=1"]  # fmt: skip
+    if not SLURM["sacct"]:
+        options += ["--slurm-status-command", "squeue"]  # no accounting database
+    return options
 
 
 def sbatch_calls(output: str) -> dict[str, str]:
@@ -465,19 +470,16 @@ def test_slurm_submissions_ask_for_the_batch_walltime_and_no_account(request):
     assert groups and all("--gpus" not in c and " -A " not in c for c in groups), groups
 
 
-GPU_TINY = """
-device: gpu
-batching: {max_points: 1}
-studies:
-  hidden:
-    seed: 4
-    networks: 200
-    block_size: 20
-    steps: 200
-    burn_in: 50
-    ensembles:
-      - {name: mix, weights: mixture, neurons: 6, contractions: [0.5, 0.6]}
-"""
+def tiny_hidden(contractions=(0.5,), **top) -> str:
+    """TINY's hidden study alone with its mixture ensemble only, at ``contractions``, as YAML;
+    ``top`` adds top-level keys (device, batching)."""
+    hidden = yaml.safe_load(TINY)["studies"]["hidden"]
+    mix = next(e for e in hidden["ensembles"] if e["name"] == "mix")
+    hidden["ensembles"] = [{**mix, "contractions": list(contractions)}]
+    return yaml.safe_dump({**top, "studies": {"hidden": hidden}})
+
+
+GPU_TINY = tiny_hidden((0.5, 0.6), device="gpu", batching={"max_points": 1})
 
 
 @pytest.mark.slow
@@ -489,13 +491,7 @@ def test_slurm_gpu_submissions_give_each_simulate_job_one_gpu(tmp_path):
     GPU (CUDA_VISIBLE_DEVICES holds one id), JAX preallocation is off, and the job then fails, as
     it must, because JAX finds no real GPU behind the fake one."""
     (tmp_path / "tiny.yaml").write_text(GPU_TINY)
-    extra = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--cores", "2",
-             "--retries", "0", "--verbose", "--default-resources",
-             f"slurm_partition={SLURM['partition']}", "mem_mb=1000", "runtime=30",
-             "cpus_per_task=1"]  # fmt: skip
-    if not SLURM["sacct"]:
-        extra += ["--slurm-status-command", "squeue"]
-    run = snakemake(tmp_path, "--profile", str(REPO / "profiles/slurm"), *extra)
+    run = snakemake(tmp_path, *slurm_options("--retries", "0"))
     assert run.returncode != 0  # no JAX GPU behind a fake device
     calls = sbatch_calls(run.stdout + run.stderr)
     _, _, batches = _tiny_batches(GPU_TINY)

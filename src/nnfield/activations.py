@@ -97,9 +97,15 @@ def _jax_gauss(u):
     return jnp.exp(u)
 
 
+def _pairwise(op: np.ufunc, kx, ky):
+    """``op`` of every (kx, ky) pair: the outer table for point sets kx (n,), ky (m,), as the
+    closed forms are called by ``theory.kernels``; elementwise for scalars."""
+    return op.outer(kx, ky) if np.ndim(kx) else op(kx, ky)
+
+
 def _relu_m2(k, kx, ky):
     """Arc-cosine kernel of degree 1: sqrt(kx ky) (sin t + (pi - t) cos t) / (2 pi)."""
-    norm = np.sqrt(np.multiply.outer(kx, ky)) if np.ndim(kx) else np.sqrt(kx * ky)
+    norm = np.sqrt(_pairwise(np.multiply, kx, ky))
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(norm > 0, k / norm, 1.0)
     theta = np.arccos(np.clip(cos, -1.0, 1.0))
@@ -108,17 +114,13 @@ def _relu_m2(k, kx, ky):
 
 def _erf_m2(k, kx, ky):
     """(2/pi) arcsin(2 k / sqrt((1 + 2 kx)(1 + 2 ky)))."""
-    denominator = (
-        np.multiply.outer(1 + 2 * kx, 1 + 2 * ky) if np.ndim(kx) else (1 + 2 * kx) * (1 + 2 * ky)
-    )
-    arg = 2 * k / np.sqrt(denominator)
+    arg = 2 * k / np.sqrt(_pairwise(np.multiply, 1 + 2 * kx, 1 + 2 * ky))
     return (2 / np.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
 
 
 def _gauss_m2(k, kx, ky):
     """Gauss-net unit exp(u - K_xx): E = exp(k - (kx + ky)/2)."""
-    total = np.add.outer(kx, ky) if np.ndim(kx) else kx + ky
-    return np.exp(k - 0.5 * total)
+    return np.exp(k - 0.5 * _pairwise(np.add, kx, ky))
 
 
 def _linear_m2(k, kx, ky):
@@ -137,11 +139,12 @@ def _hermite_m2(phi: Callable, nodes: int = 64, chunk: int = 2048) -> Callable:
 
     def m2(k, kx, ky):
         k = np.asarray(k, dtype=np.float64)
-        if np.ndim(kx):
-            kx, ky = np.broadcast_arrays(np.asarray(kx)[:, None], np.asarray(ky)[None, :])
         sx, sy = np.sqrt(kx), np.sqrt(ky)
+        sxy = _pairwise(np.multiply, sx, sy)
+        if np.ndim(kx):  # per pair, as sxy
+            sx, sy = np.broadcast_arrays(sx[:, None], sy[None, :])
         with np.errstate(invalid="ignore", divide="ignore"):
-            rho = np.clip(np.where(sx * sy > 0, k / (sx * sy), 0.0), -1.0, 1.0)
+            rho = np.clip(np.where(sxy > 0, k / sxy, 0.0), -1.0, 1.0)
         flat = [np.ravel(np.broadcast_to(a, k.shape)) for a in (sx, sy, rho)]
         out = np.empty(k.size)
         for start in range(0, k.size, chunk):

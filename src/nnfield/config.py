@@ -462,12 +462,14 @@ def _check_coupling_inputs(npoint: Mapping[str, Any], fam: Mapping[str, Any], wh
 
 def _check_depth(depth: Mapping[str, Any]) -> None:
     """Cross-field checks of the depth study."""
+    from nnfield.theory.deep import CRITICAL_POINTS
+
     key = "studies.depth"
     _check_unique_names(depth["families"], f"{key}.families")
     for i, fam in enumerate(depth["families"]):
         where = f"{key}.families[{i}]"
         _check_input_lengths(fam, where)
-        if fam["activation"] in ("gelu", "softplus") and not ("cw" in fam and "cb" in fam):
+        if fam["activation"] not in CRITICAL_POINTS and not ("cw" in fam and "cb" in fam):
             raise ConfigError(
                 f"config key '{where}.cw': {fam['activation']} has no tabulated critical point; "
                 "give cw and cb"

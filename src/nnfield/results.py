@@ -77,9 +77,7 @@ def point_files(results: str | os.PathLike, study: str, **where: Any) -> list[Pa
     if unknown:
         raise KeyError(f"no point of {study} has parameter(s) {sorted(unknown)}")
     chosen = [s for s in points.values() if all(s.params.get(k) == v for k, v in where.items())]
-    base = results.parent  # layout paths start with "results/"
-    rel = Path(layout.RESULTS)
-    return [base / results.name / Path(layout.point_path(s)).relative_to(rel) for s in chosen]
+    return [results / Path(layout.point_path(s)).relative_to(layout.RESULTS) for s in chosen]
 
 
 def open_points(results: str | os.PathLike, study: str, **where: Any) -> xr.Dataset:

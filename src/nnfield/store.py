@@ -68,7 +68,8 @@ def points_sha256(points: Iterable[tuple[str, str]]) -> str:
 
 
 CONVENTIONS = "CF-1.8"
-"""The CF version whose rules the files are checked against (tests/test_cf.py, cfchecker)."""
+"""The CF version whose rules the files are checked against (cfchecker in
+tests/test_results_api.py)."""
 
 DIMENSIONLESS_UNITS = {"nats": "nats", "nats^2": "nats squared"}
 """Units that are not UDUNITS units: written as CF's dimensionless ``"1"``, with the unit

@@ -77,19 +77,26 @@ def gaussian_rule(cov: np.ndarray, nodes: int = 24) -> tuple[np.ndarray, np.ndar
     return quad.values, quad.weights
 
 
+CRITICAL_POINTS: dict[str, tuple[float, float]] = {
+    "relu": (0.0, 2.0),
+    "linear": (0.0, 1.0),
+    "tanh": (0.0, 1.0),
+    "gauss": (0.0, 1.0),
+    "erf": (0.0, np.pi / 4),
+}
+"""(C_b, C_W) of :func:`critical_point`, by activation; the others (gelu, softplus) need both
+given in the config."""
+
+
 def critical_point(activation: str) -> tuple[float, float]:
     """(C_b, C_W) at which the kernel of one input is at a fixed point with chi = 1, for the
     activations whose criticality is scale invariant (ReLU: (0, 2); linear: (0, 1)) or set by
     the origin (tanh, erf: C_b = 0 and C_W = 1 / phi'(0)^2).  For the Gauss-net unit, whose
     E[phi^2] = 1 at any K, (0, 1) is only the fixed point K = 1 of every input: there chi = 2,
     not 1, so the vertex grows by about 4 per layer (docs/physics.md section 2.2)."""
-    if activation == "relu":
-        return 0.0, 2.0
-    if activation in ("linear", "tanh", "gauss"):
-        return 0.0, 1.0
-    if activation == "erf":
-        return 0.0, np.pi / 4
-    raise ValueError(f"no critical point tabulated for {activation!r}")
+    if activation not in CRITICAL_POINTS:
+        raise ValueError(f"no critical point tabulated for {activation!r}")
+    return CRITICAL_POINTS[activation]
 
 
 def preserving_weight_variance(activation: str, kernel: float, cb: float = 0.0) -> float:

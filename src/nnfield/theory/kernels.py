@@ -1,4 +1,4 @@
-"""Closed-form infinite-width (GP) kernels of single-hidden-layer networks.
+"""Infinite-width (GP) kernels of single-hidden-layer networks (closed forms where they exist).
 
 Network (docs/physics.md section 1): f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
 W0 ~ N(0, sw0^2/d), b0 ~ N(0, sb0^2), W1 ~ N(0, sw1^2/N), b1 ~ N(0, sb1^2).  The preactivation
@@ -36,7 +36,7 @@ def unit_m2_cross(arch: str, x: np.ndarray, y: np.ndarray, sw0: float, sb0: floa
     ky = sb0**2 + sw0**2 * np.sum(y * y, axis=1) / d
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    return REGISTRY[arch].unit_m2(k, kx, ky)  # the closed form of nnfield.activations
+    return REGISTRY[arch].unit_m2(k, kx, ky)  # closed form (softplus: quadrature), activations
 
 
 def gp_kernel(

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf, gamma
+from scipy.special import gamma
 
 from nnfield.theory.kernels import ARCHITECTURES, preactivation_cov
 
@@ -143,7 +143,7 @@ def _polar_panels(lmat: np.ndarray, phi, nodes: int, rho_max: float = 10.5) -> U
     return UnitQuadrature(values, weights, homogeneous=False)
 
 
-def _smooth_quadrature(lmat: np.ndarray, t6, phi=erf) -> tuple[UnitQuadrature, float]:
+def _smooth_quadrature(lmat: np.ndarray, t6, phi) -> tuple[UnitQuadrature, float]:
     """A rule for a smooth activation (erf, softplus) and its accuracy bound: for rank <= 2 the
     composite polar rule, certified by the change between 16 and 24 nodes per panel on the
     6-fold moments; rank 3 falls back on Gauss-Hermite (96 nodes per dimension), certified by
