@@ -2,10 +2,11 @@
 # analyze (per study) -> figures.  Generic over studies; see README.md.
 from snakemake.utils import min_version
 
-from nnfield import batching, layout
+from nnfield import batching
+from nnfield.engine import layout
 from nnfield import config as nnconfig
 from nnfield import plan as nnplan
-from nnfield.studies import FIGURE_STUDY
+from nnfield.studies import figure_study
 from nnfield.studies import figures as figure_names
 
 min_version("9.0")
@@ -23,7 +24,8 @@ except nnconfig.ConfigError as err:
 POINTS = nnconfig.expand(CONFIG)
 BATCHES = batching.plan(POINTS, CONFIG["batching"])
 DEVICE = CONFIG["device"]
-FIGURES = figure_names(CONFIG)  # coupling figures only where couplings are computed
+FIGURES = figure_names(CONFIG)  # each study's choice (npoint: couplings only where computed)
+FIGURE_STUDY = figure_study()  # figure -> the study whose dataset it draws
 
 
 PLANS = {  # each study's plan: its points' spec hashes and analysis options (nnfield.plan)

@@ -14,7 +14,8 @@ absolute speed claim: both estimators run in the same process on the same machin
 ratios are printed.
 
 Exact: for large M, M se^2 -> Var(psi), the per-network variance of the delta-method influence
-function, known exactly at every width (nnfield.theory.estimator_variance).  The exact cost ratio
+function, known exactly at every width (nnfield.studies.npoint.estimator_variance).  The exact cost
+ratio
 is the measured time-per-network ratio times the exact variance ratio Var_brute / Var_cond, per
 tuple; it shares the measured time ratio with the sampled one, so the two differ only by sampling.
 
@@ -40,11 +41,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import nnfield
 from nnfield import stats
 from nnfield import tuples as tup
-from nnfield.ensemble import make_block_function
-from nnfield.networks import SingleLayer
-from nnfield.theory.estimator_variance import G4ConnEstimatorVariance
+from nnfield.studies.npoint.estimator_variance import G4ConnEstimatorVariance
+from nnfield.studies.npoint.networks import SingleLayer
+from nnfield.studies.npoint.sampler import make_block_function
 
 INPUTS = {
     "erf": [-1.0, -0.6, -0.2, 0.2, 0.6, 1.0],
@@ -95,6 +97,7 @@ def span(values: np.ndarray) -> str:
 
 
 def main() -> None:
+    nnfield.enable_x64()  # an entry point: the samplers are built directly
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--arch", default="erf", choices=sorted(INPUTS))

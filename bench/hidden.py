@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import nnfield
 from nnfield import config
-from nnfield.hidden_dynamics import make_block_function, no_components
-from nnfield.hidden_weights import WeightEnsemble, subsystem_matrix
+from nnfield.studies.hidden.dynamics import make_block_function, no_components
+from nnfield.studies.hidden.weights import WeightEnsemble, subsystem_matrix
 
 
 def bare_dynamics(neurons: int, block_size: int, steps: int):
@@ -94,6 +95,7 @@ def job_ratio(args) -> None:
 
 
 def main() -> None:
+    nnfield.enable_x64()  # an entry point: the samplers are built directly
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=16)
     parser.add_argument("--block-size", type=int, default=50)

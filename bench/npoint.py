@@ -19,8 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnfield.ensemble import chunk_size, make_block_function
-from nnfield.networks import SingleLayer
+import nnfield
+from nnfield.studies.npoint.networks import SingleLayer
+from nnfield.studies.npoint.sampler import chunk_size, make_block_function
 
 INPUTS = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])[:, None]
 
@@ -51,6 +52,7 @@ def timed(fn, key, blocks) -> float:
 
 
 def main() -> None:
+    nnfield.enable_x64()  # an entry point: the samplers are built directly
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--arch", default="relu", choices=["relu", "erf", "gauss"])

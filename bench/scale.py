@@ -67,14 +67,14 @@ def dag_seconds(workdir: Path, config: dict) -> tuple[float, int]:
 def write_points(workdir: Path, config: dict) -> list[Path]:
     """One simulated point, copied under every point name of the sweep."""
     from nnfield import config as nnconfig
-    from nnfield import layout
-    from nnfield.store import write_dataset
-    from nnfield.studies import hidden
+    from nnfield.engine import layout
+    from nnfield.engine.store import write_dataset
+    from nnfield.studies import load
 
     cfg = nnconfig.validate(config)
     specs = nnconfig.expand(cfg)["hidden"]
     first = next(iter(specs.values()))
-    template = hidden.simulate(first, 0)
+    template = load("hidden").simulate(first, 0)
     paths = []
     for name, spec in specs.items():
         ds = template.copy()

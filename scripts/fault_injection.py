@@ -242,7 +242,7 @@ def _content(path: Path, study: str) -> tuple[dict, dict, dict]:
     it (raises DataFileError when the reader refuses it)."""
     import netCDF4
 
-    from nnfield.store import read_raw
+    from nnfield.engine.store import read_raw
     from nnfield.studies import load
 
     raw = read_raw(path, study=study, required=load(study).RAW_VARIABLES)
@@ -269,7 +269,7 @@ def _equal(a: dict, b: dict) -> bool:
 
 def _classify(study: str, original: Path, flipped: Path) -> str:
     """detected, harmless, metadata or SILENT for one flipped copy of ``original``."""
-    from nnfield.store import DataFileError
+    from nnfield.engine.store import DataFileError
 
     values, attrs, var_attrs = _content(original, study)
     try:

@@ -11,6 +11,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 
 from nnfield.config import PointSpec
+from nnfield.studies import load
 
 
 def _share_compiled_programs() -> None:
@@ -28,6 +29,10 @@ def _share_compiled_programs() -> None:
 
 
 _share_compiled_programs()
+
+from nnfield.engine.precision import enable_x64  # noqa: E402
+
+enable_x64()  # the test suite is an entry point: its samplers are built directly
 
 INPUTS = {
     "relu": [0.2, 0.5, 0.8, 1.1],
@@ -75,10 +80,9 @@ def make_spec(
 
 def run_point(spec: PointSpec):
     """Simulate every shard of ``spec`` and merge: the merged raw dataset."""
-    from nnfield.studies import npoint
 
-    shards = [npoint.simulate(spec, k) for k in range(spec.params["shards"])]
-    return npoint.merge(shards)
+    shards = [load("npoint").simulate(spec, k) for k in range(spec.params["shards"])]
+    return load("npoint").merge(shards)
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,13 @@ derivative of the map."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from nnfield import activations
 from nnfield.stats import bonferroni_t
-from nnfield.theory.deep import gaussian_rule
-
-jax.config.update("jax_enable_x64", True)
+from nnfield.studies.depth.theory import gaussian_rule
 
 NAMES = sorted(activations.REGISTRY)
 COVARIANCES = [  # (kx, ky, k): positive, negative and near-degenerate correlation
@@ -103,9 +100,10 @@ def test_unknown_activation_names_the_known_ones():
 def test_the_studies_offer_exactly_their_registry_entries():
     """The schema's enums are the registry's lists (a new activation is added in one place and
     offered by name), and every offered name has a registry entry."""
-    from nnfield import hidden_dynamics, teacher_student
     from nnfield.config import load_schema
-    from nnfield.deep_ensemble import DEPTH_ACTIVATIONS
+    from nnfield.studies.depth.sampler import DEPTH_ACTIVATIONS
+    from nnfield.studies.hidden import dynamics as hidden_dynamics
+    from nnfield.studies.learning import teacher_student
 
     defs = load_schema()["$defs"]
 

@@ -166,10 +166,10 @@ def test_softplus_needs_its_couplings_switched_off():
 
 
 def test_coupling_figures_are_made_only_where_couplings_are_computed():
-    from nnfield.studies import FIGURE_STUDY, figures
+    from nnfield.studies import figure_study, figures
 
     default = config.load(config.DEFAULT_CONFIG_PATH)
-    assert figures(default) == list(FIGURE_STUDY)
+    assert figures(default) == list(figure_study())
     default["studies"]["npoint"]["analysis"]["couplings"]["enabled"] = False
-    assert figures(default) == [f for f in FIGURE_STUDY if not f.startswith("coupling_")]
+    assert figures(default) == [f for f in figure_study() if not f.startswith("coupling_")]
     assert figures({"studies": {"hidden": {}}}) == ["hidden_entropy"]

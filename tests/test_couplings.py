@@ -1,4 +1,5 @@
-"""Tree-level integrals and coupling fits (nnfield.theory.couplings) against exact results.
+"""Tree-level integrals and coupling fits (nnfield.studies.npoint.coupling_theory) against exact
+results.
 
 Integrals are checked against closed forms (docs/physics.md section 1: ReLU homogeneity, Gaussian
 integrals of the Gauss-net kernel); Monte Carlo integrals and Monte Carlo couplings with z-scores
@@ -18,9 +19,10 @@ from scipy import stats as sps
 from nnfield import stats
 from nnfield import tuples as tup
 from nnfield.config import ConfigError, validate
-from nnfield.studies import npoint
-from nnfield.studies.npoint_couplings import family_integrals, point_couplings
-from nnfield.theory import couplings as cp
+from nnfield.studies.npoint import analyze as npoint
+from nnfield.studies.npoint import coupling_theory as cp
+from nnfield.studies.npoint import sample as npoint_sample
+from nnfield.studies.npoint.couplings import family_integrals, point_couplings
 from nnfield.theory.finite_width import SingleLayerExact
 
 ALPHA = 1e-3
@@ -487,7 +489,7 @@ def _synthetic_point(family: str, width: int, seed: int, block_size: int = 200):
         max4=(f**4).mean(1).reshape(n_blocks, block_size).max(1),
         max6=(f**6).mean(1).reshape(n_blocks, block_size).max(1),
     )  # fmt: skip
-    return npoint.raw_dataset(spec, range(n_blocks), x, sums)
+    return npoint_sample.raw_dataset(spec, range(n_blocks), x, sums)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Deep-ensemble sampler (nnfield.deep_ensemble) against exact results, with z-scores."""
+"""Deep-ensemble sampler (nnfield.studies.depth.sampler) against exact results, with z-scores."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from nnfield import stats
-from nnfield.deep_ensemble import DeepMLP, run_blocks
-from nnfield.theory.deep import critical_point, deep_theory
+from nnfield.studies import load
+from nnfield.studies.depth.sampler import DeepMLP, run_blocks
+from nnfield.studies.depth.theory import critical_point, deep_theory
 
 ALPHA = 1e-3
 DOF40 = stats.jackknife_dof(40)
@@ -110,13 +111,13 @@ def test_depth_study_analysis_and_config(tmp_path):
     """analyze_point on a small simulated point: K at layer 1 is K^(1), the ReLU exact column is
     present; config errors name their keys."""
     from nnfield.config import ConfigError, PointSpec, validate
-    from nnfield.studies import depth as study
+    from nnfield.studies.depth import analyze as study
 
     params = {"family": "relu", "activation": "relu", "cw": 2.0, "cb": 0.0, "width": 32,
               "depth": 4, "input_dim": 1, "inputs": [[1.0], [0.3]], "networks": 4000,
               "block_size": 200, "shards": 2, "dtype": "float32"}  # fmt: skip
     spec = PointSpec("depth", "family~relu/width~32/depth~4", 7, params)
-    merged = study.merge([study.simulate(spec, k) for k in range(2)])
+    merged = load("depth").merge([load("depth").simulate(spec, k) for k in range(2)])
     out = study.analyze_point(merged, {})
     np.testing.assert_allclose(out["K"].isel(layer=0), out["K_theory"].isel(layer=0))
     z = (out["kurtosis"] - out["kurtosis_exact"]) / out["kurtosis_se"]

@@ -1,4 +1,5 @@
-"""Deep-network recursions (nnfield.theory.deep) against docs/physics.md section 5 and exact
+"""Deep-network recursions (nnfield.studies.depth.theory) against docs/physics.md section 5 and
+exact
 results."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from nnfield.theory.deep import critical_point, deep_theory, preserving_weight_variance
+from nnfield.studies.depth.theory import critical_point, deep_theory, preserving_weight_variance
 from nnfield.theory.finite_width import SingleLayerExact
 from nnfield.tuples import sorted_tuples
 

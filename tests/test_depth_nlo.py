@@ -1,5 +1,5 @@
-"""The depth study's finite-width reference and heavy-tail flags (nnfield.theory.deep,
-nnfield.studies.depth): the next-to-leading-order mean metric E[G] = K + K1/N against exact
+"""The depth study's finite-width reference and heavy-tail flags (nnfield.studies.depth.theory,
+nnfield.studies.depth.analyze): the next-to-leading-order mean metric E[G] = K + K1/N against exact
 derivatives of closed-form kernels (an identity, to a rounding bound) and against Monte Carlo
 (z-tests with Student-t critical values, where the leading order is rejected by the same data),
 and the heavy-tail flag where the exact law of G says the tail was or was not sampled."""
@@ -13,10 +13,9 @@ import pytest
 
 from nnfield import stats
 from nnfield.config import PointSpec
-from nnfield.studies import depth as study
-from nnfield.theory.deep import critical_point, deep_theory, metric_moments
-
-jax.config.update("jax_enable_x64", True)
+from nnfield.studies import load
+from nnfield.studies.depth import analyze as study
+from nnfield.studies.depth.theory import critical_point, deep_theory, metric_moments
 
 TWO_INPUTS = np.array([[1.0, 0.0], [0.6, 0.8]])
 
@@ -128,7 +127,7 @@ def simulate_point(activation, width, depth, networks, inputs, cw=None, cb=None,
               "width": width, "depth": depth, "input_dim": len(inputs[0]), "inputs": inputs,
               "networks": networks, "block_size": 500, "shards": 1, "dtype": "float32"}  # fmt: skip
     spec = PointSpec("depth", f"family~{activation}/width~{width}/depth~{depth}", seed, params)
-    return study.analyze_point(study.simulate(spec, 0), {})
+    return study.analyze_point(load("depth").simulate(spec, 0), {})
 
 
 @pytest.mark.parametrize("width", [8, 16])
@@ -243,13 +242,13 @@ def test_exact_metric_moments_give_the_product_formula():
 def test_method_attributes_come_from_the_constants_that_ran(monkeypatch):
     """The stored K_test_range and critical_values attributes are written from the constants
     the analysis uses: changing a constant changes both the text and the tested layers."""
-    from nnfield.theory import deep
+    from nnfield.studies.depth import theory as deep
 
     params = {"family": "tanh", "activation": "tanh", "cw": 1.0, "cb": 0.0, "width": 8,
               "depth": 6, "input_dim": 1, "inputs": [[1.0]], "networks": 4000,
               "block_size": 200, "shards": 1, "dtype": "float32"}  # fmt: skip
     spec = PointSpec("depth", "family~tanh/width~8/depth~6", 3, params)
-    raw = study.simulate(spec, 0)
+    raw = load("depth").simulate(spec, 0)
     out = study.analyze([raw], {})
     assert out.attrs["K_test_range"] == study.k_test_range()
     assert out.attrs["critical_values"] == stats.CRITICAL_VALUE_METHOD
@@ -272,7 +271,7 @@ def test_a_heavy_tail_check_that_cannot_be_computed_flags():
     params = {"family": "relu", "activation": "relu", "cw": cw, "cb": cb, "width": 128,
               "depth": 4, "input_dim": 1, "inputs": [[1.0]], "networks": 4000,
               "block_size": 200, "shards": 1, "dtype": "float32"}  # fmt: skip
-    raw = study.simulate(PointSpec("depth", "family~relu/width~128/depth~4", 3, params), 0)
+    raw = load("depth").simulate(PointSpec("depth", "family~relu/width~128/depth~4", 3, params), 0)
     counts = raw["count"].values
     settings = {"heavy_tail_skewness": 0.5, "max_influence": 0.5, "min_error_ratio": 0.5}
     moments = metric_moments("relu", np.array([[1.0]]), 4, 128, cw, cb)

@@ -1,4 +1,5 @@
-"""Exact per-network variances of the G4_conn estimators (nnfield.theory.estimator_variance).
+"""Exact per-network variances of the G4_conn estimators
+(nnfield.studies.npoint.estimator_variance).
 
 Checked against (a) Monte Carlo at N = 3 (numpy networks, an independent sampler) with a
 Bonferroni z-test whose errors come from the samples themselves, together with the check that the
@@ -18,7 +19,7 @@ from scipy.special import erf
 
 from nnfield import stats
 from nnfield import tuples as tup
-from nnfield.theory.estimator_variance import (
+from nnfield.studies.npoint.estimator_variance import (
     LINEAR,
     PAIRINGS4,
     G4ConnEstimatorVariance,

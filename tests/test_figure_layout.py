@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from nnfield.figures import style, textcheck
-from nnfield.studies import FIGURE_STUDY
+from nnfield.studies import figure_study
 
 
 def _bad_figure():
@@ -102,21 +102,21 @@ def test_words_that_merely_contain_nan_or_inf_pass(text):
 
 
 def _draw(finished_run, figure: str, edit=None):
-    from nnfield.store import read_dataset
+    from nnfield.engine.store import read_dataset
     from nnfield.studies import load
 
-    study = FIGURE_STUDY[figure]
+    study = figure_study()[figure]
     ds = read_dataset(finished_run / f"results/{study}/{study}.nc", study=study)
     if edit is not None:
         ds = edit(ds)
-    fig = load(study).FIGURES[figure](ds)
+    fig = load(study).draw(figure, ds)
     found = textcheck.problems(fig, figure)
     plt.close(fig)
     return found
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("figure", sorted(FIGURE_STUDY))
+@pytest.mark.parametrize("figure", sorted(figure_study()))
 def test_figures_of_the_tiny_run_have_clean_text(finished_run, figure):
     found = _draw(finished_run, figure)
     assert not found, "\n".join(found)

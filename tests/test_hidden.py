@@ -12,8 +12,10 @@ import pytest
 import xarray as xr
 
 from nnfield import config, stats
-from nnfield.hidden_weights import WeightEnsemble, chain_coupling, shift
-from nnfield.studies import hidden
+from nnfield.studies import load
+from nnfield.studies.hidden import analyze as hidden
+from nnfield.studies.hidden import sample as hidden_sample
+from nnfield.studies.hidden.weights import WeightEnsemble, chain_coupling, shift
 from nnfield.theory import thermo
 
 ALPHA = 1e-3
@@ -24,11 +26,11 @@ def run_study(ensembles: list[dict], **study) -> tuple:
     cfg = {"seed": 11, "networks": 400, "block_size": 20, "steps": 1000, "burn_in": 200,
            "ensembles": ensembles, **study}  # fmt: skip
     cfg = config.validate({"studies": {"hidden": cfg}})["studies"]["hidden"]
-    specs = config.expand_hidden(cfg)
+    specs = load("hidden").expand(cfg)
     points = []
     for spec in specs:
-        shards = [hidden.simulate(spec, k) for k in range(spec.params["shards"])]
-        points.append(hidden.merge(shards))
+        shards = [load("hidden").simulate(spec, k) for k in range(spec.params["shards"])]
+        points.append(load("hidden").merge(shards))
     return hidden.analyze(points), [s.params for s in specs]
 
 
@@ -398,8 +400,8 @@ def test_tanh_reduces_to_linear_as_the_gain_vanishes():
         weights = []
         for b in range(p["networks"] // p["block_size"]):
             spec = config.PointSpec("hidden", _name(ds, p), 11, p)
-            rng = hidden._block_rng(spec, b)
-            weights.append(hidden.weight_ensemble(p).sample(rng, p["block_size"]))
+            rng = hidden_sample._block_rng(spec, b)
+            weights.append(hidden_sample.weight_ensemble(p).sample(rng, p["block_size"]))
         step = [thermo.hidden_step(w, p["noise"], p["gain"]).stationary_entropy_production()
                 for w in np.concatenate(weights)]  # fmt: skip
         linear.append(np.mean(step) / p["neurons"])
@@ -435,11 +437,11 @@ def test_ergodicity_flags_multistable_tanh_and_passes_linear_dynamics():
     # the system term telescopes: zero mean for the exact stationary density (linear f)
     assert_z(ds["ep_system"].values[linear], 0.0, ds["ep_system_se"].values[linear],
              linear.sum(), "system term", dof=blocks - 1)  # fmt: skip
-    spec = config.expand_hidden(config.validate({"studies": {"hidden": {
+    spec = load("hidden").expand(config.validate({"studies": {"hidden": {
         "seed": 1, "networks": 40, "block_size": 4, "steps": 20, "burn_in": 5, "time_blocks": 2,
         "ensembles": [{"name": "lin", "weights": "ginibre", "neurons": 4, "contractions": [0.8],
                        "initial_states": 2}]}}})["studies"]["hidden"])[0]  # fmt: skip
-    exact = hidden.simulate(spec, 0)["ep_exact_network"].values.reshape(-1, 2)
+    exact = load("hidden").simulate(spec, 0)["ep_exact_network"].values.reshape(-1, 2)
     np.testing.assert_array_equal(exact[:, 0], exact[:, 1])
     assert len(np.unique(exact[:, 0])) == exact.shape[0]
 
@@ -460,9 +462,11 @@ def test_shards_give_identical_networks_and_results():
     merged = []
     for shards in (1, 3):
         c = config.validate({"studies": {"hidden": {**cfg, "shards": shards}}})
-        spec = config.expand_hidden(c["studies"]["hidden"])[0]
-        merged.append(hidden.merge([hidden.simulate(spec, k) for k in range(shards)]))
-    for name in (*hidden.RAW_VARIABLES, "ep_exact_network"):
+        spec = load("hidden").expand(c["studies"]["hidden"])[0]
+        merged.append(
+            load("hidden").merge([load("hidden").simulate(spec, k) for k in range(shards)])
+        )
+    for name in (*load("hidden").raw_variables, "ep_exact_network"):
         np.testing.assert_array_equal(merged[0][name].values, merged[1][name].values, name)
 
 
@@ -502,7 +506,7 @@ def test_time_blocks_must_divide_steps():
 def test_parallel_file_analysis_equals_analyze(tmp_path, monkeypatch):
     """analyze_files (netCDF4 reads in 2 worker processes, for 10^4-point sweeps) gives exactly
     the dataset of analyze on xarray-read points."""
-    from nnfield.store import read_dataset, write_dataset
+    from nnfield.engine.store import read_dataset, write_dataset
 
     ens = [{"name": "r", "weights": "rings", "neurons": 6, "subsystems": 2,
             "contractions": [0.5], "couplings": [-0.1, 0.0, 0.1]},
@@ -511,8 +515,8 @@ def test_parallel_file_analysis_equals_analyze(tmp_path, monkeypatch):
            "time_blocks": 4, "ensembles": ens}  # fmt: skip
     cfg = config.validate({"studies": {"hidden": cfg}})["studies"]["hidden"]
     paths = []
-    for i, spec in enumerate(config.expand_hidden(cfg)):
-        paths.append(write_dataset(hidden.simulate(spec, 0), tmp_path / f"p{i}.nc"))
+    for i, spec in enumerate(load("hidden").expand(cfg)):
+        paths.append(write_dataset(load("hidden").simulate(spec, 0), tmp_path / f"p{i}.nc"))
     monkeypatch.setattr(hidden, "MIN_PARALLEL", 0)
     parallel = hidden.analyze_files(paths, workers=2)
     serial = hidden.analyze([read_dataset(p, study="hidden") for p in paths])

@@ -1,5 +1,6 @@
 """SGLD on a non-quadratic loss (a harmonic trap with a Gaussian barrier) against its exact
-density propagated on a grid (nnfield.potential, nnfield.theory.grid_chain,
+density propagated on a grid (nnfield.studies.learning.potential,
+nnfield.studies.learning.grid_chain,
 studies.learning_barrier).
 
 The grid chain is checked where it has independent exact answers: with no barrier it must
@@ -21,8 +22,9 @@ from scipy.stats import norm
 
 from nnfield import stats
 from nnfield.fluctuation import converged
-from nnfield.potential import BarrierPotential, NoisyPotential
-from nnfield.theory.grid_chain import GridChain, exact_path
+from nnfield.studies import load
+from nnfield.studies.learning.grid_chain import GridChain, exact_path
+from nnfield.studies.learning.potential import BarrierPotential, NoisyPotential
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
 ALPHA = 1e-3
@@ -145,12 +147,12 @@ def _barrier_study(problems: list[dict], seed: int):
     """(config, raw datasets, study dataset) of simulate -> analyze for learning ``problems``,
     6000 networks in 20 blocks of 300, 10 sampled networks per block."""
     from nnfield.config import expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     cfg = {"studies": {"learning": {"seed": seed, "networks": 6000, "block_size": 300,
                                     "samples": 10, "problems": problems}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
-    sims = [learning.simulate(spec) for spec in points.values()]
+    sims = [load("learning").simulate(spec) for spec in points.values()]
     return cfg, sims, learning.analyze(sims, {})
 
 
@@ -254,7 +256,7 @@ def test_heavy_ball_step_is_heavy_ball_and_its_medium_entropy_is_the_o_step_heat
     BAOAB step is q' = q - eta U'(q) + beta (q - q_prev) on the barrier loss; with noise the
     medium entropy equals -(change of kinetic energy in the O step) / T, and the JAX and
     NumPy paths agree."""
-    from nnfield.potential import HeavyBallPotential
+    from nnfield.studies.learning.potential import HeavyBallPotential
 
     dyn = HeavyBallPotential(BarrierPotential(np.array([[1.0]]), 2.0, 0.5), 0.1, 0.5, 0.8)
     rng = np.random.default_rng(3)
@@ -296,8 +298,8 @@ def test_phase_space_grid_without_barrier_is_linear_baoab(eta, beta):
     quadratic's configuration exactly) while the p variance at the end of a step is
     T (1 - h^2 A / 4), not T; and the stationary Pi is 0 (the momentum entering the O step has
     variance exactly T, so its heat vanishes on average), which the grid reproduces."""
-    from nnfield.potential import HeavyBallPotential
-    from nnfield.theory.grid_chain import PhaseSpaceChain
+    from nnfield.studies.learning.grid_chain import PhaseSpaceChain
+    from nnfield.studies.learning.potential import HeavyBallPotential
 
     lam, temp = 1.3, 0.5
     dyn = HeavyBallPotential(BarrierPotential(np.array([[lam]]), 0.0, 0.5), eta, temp, beta)
@@ -340,8 +342,8 @@ def test_phase_space_refinement_does_not_move_the_exact_values(start):
     """Spectral convergence: refining the (q, p) grid by 4/3 on both axes changes S, the
     accumulated medium entropy, <H>, the KL to the stationary law and the stationary Pi by
     less than 1e-5 (the Monte Carlo errors are > 1e-3), at the larger step size."""
-    from nnfield.potential import HeavyBallPotential
-    from nnfield.theory.grid_chain import PhaseSpaceChain
+    from nnfield.studies.learning.grid_chain import PhaseSpaceChain
+    from nnfield.studies.learning.potential import HeavyBallPotential
 
     dyn = HeavyBallPotential(BarrierPotential(np.array([[1.0]]), 2.0, 0.5), 0.2, 0.5, 0.9)
     mean0, var0 = (np.array([1.0, 0.0]), np.array([0.04, 0.5])) if start == "narrow" else (

@@ -12,7 +12,8 @@ import pytest
 from nnfield import stats
 from nnfield.entropy import entropy_from_covariance, sample_covariance
 from nnfield.fluctuation import converged
-from nnfield.learning_dynamics import NoisyQuadratic, run_blocks
+from nnfield.studies import load
+from nnfield.studies.learning.dynamics import NoisyQuadratic, run_blocks
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
 ALPHA = 1e-3
@@ -113,7 +114,7 @@ def test_learning_study_matches_exact_theory_and_the_second_law():
     (violations counted as 0); dF = -T Pi steps + shadow work to rounding (an identity of the
     estimates); bad configs name their keys."""
     from nnfield.config import ConfigError, expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     cfg = {"studies": {"learning": {"seed": 3, "networks": 4000, "block_size": 200,
                                     "samples": 200, "problems": [
@@ -124,7 +125,9 @@ def test_learning_study_matches_exact_theory_and_the_second_law():
          "noise_eigenvalues": [1.0, 0.1], "learning_rates": [0.2], "initial": ["narrow"],
          "steps": 40}]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
-    merged = [learning.merge([learning.simulate(spec, 0)]) for spec in points.values()]
+    merged = [
+        load("learning").merge([load("learning").simulate(spec, 0)]) for spec in points.values()
+    ]
     out = learning.analyze(merged, {})
     names = ("loss", "entropy", "medium", "pi", "free_energy", "tconf_ratio", "shadow_work",
              "free_energy_change", "kl_to_stationary")  # fmt: skip
@@ -158,7 +161,7 @@ def test_continuous_time_limit_through_the_study():
     from scipy import integrate
 
     from nnfield.config import expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
     from nnfield.theory.thermo import OrnsteinUhlenbeck
 
     eta, temp = 0.002, 0.3
@@ -167,7 +170,7 @@ def test_continuous_time_limit_through_the_study():
          "learning_rates": [eta], "temperatures": [temp], "initial": ["broad"], "steps": 500,
          "record_every": 50}]}}}  # fmt: skip
     (spec,) = expand(validate(cfg))["learning"].values()
-    out = learning.analyze([learning.simulate(spec)], {}).isel(point=0)
+    out = learning.analyze([load("learning").simulate(spec)], {}).isel(point=0)
     _, hessian, _ = learning.problem(spec.params)
     mean0, cov0 = learning.initial_ensemble(spec.params)
     ou = OrnsteinUhlenbeck.langevin(hessian, temp)
@@ -217,7 +220,7 @@ def test_gibbs_start_free_energy_rises_while_entropy_is_produced():
     its errors (free_energy_violation >= 1: dF <= 0 is no theorem at finite step size) with
     no violation of the laws that hold (Pi >= 0, dKL <= 0)."""
     from nnfield.config import expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     problem = {"name": "gibbs", "hessian_eigenvalues": [2.0, 1.0, 0.5, 0.2], "rotation": 0.5,
                "learning_rates": [0.2], "temperatures": [0.5], "initial": ["gibbs"],
@@ -225,7 +228,7 @@ def test_gibbs_start_free_energy_rises_while_entropy_is_produced():
     cfg = {"studies": {"learning": {"seed": 9, "networks": 8000, "block_size": 400,
                                     "samples": 20, "problems": [problem]}}}  # fmt: skip
     (spec,) = expand(validate(cfg))["learning"].values()
-    out = learning.analyze([learning.simulate(spec)], {}).isel(point=0)
+    out = learning.analyze([load("learning").simulate(spec)], {}).isel(point=0)
     assert np.all(out["free_energy_change_exact"].values > 0)
     assert np.all(out["pi_exact"].values > 0)
     assert np.all(np.diff(out["kl_to_stationary_exact"].values) < 0)
@@ -249,7 +252,7 @@ def test_information_bound_of_learning_with_quenched_data():
     bound I <= Delta S + Delta S_medium holds exactly (with room: it is no identity) and in the
     ensemble (information_violation = 0), and the efficiency lies in (0, 1)."""
     from nnfield.config import ConfigError, expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     problem = {"name": "gs", "hessian_eigenvalues": [2.0, 0.5], "rotation": 0.3,
                "data_disorder": 0.1, "learning_rates": [0.1], "temperatures": [0.05],
@@ -257,7 +260,7 @@ def test_information_bound_of_learning_with_quenched_data():
     cfg = {"studies": {"learning": {"seed": 11, "networks": 6000, "block_size": 300,
                                     "samples": 100, "problems": [problem]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
-    out = learning.analyze([learning.simulate(spec) for spec in points.values()], {})
+    out = learning.analyze([load("learning").simulate(spec) for spec in points.values()], {})
     names = ("loss", "entropy", "entropy_marginal", "medium", "pi", "kl_to_stationary",
              "free_energy", "shadow_work", "information", "information_bound",
              "learning_efficiency")  # fmt: skip
@@ -288,7 +291,7 @@ def test_joint_moments_assemble_the_covariance_of_q_and_its_minimum():
     of q, q q^T, q*, q* q*^T and q q*^T is np.cov of the stacked samples (to rounding), with
     non-commuting, non-symmetric cross moments (a transposed q q*^T fails)."""
     from nnfield.entropy import sample_covariance
-    from nnfield.studies.learning import _joint_moments
+    from nnfield.studies.learning.analyze import _joint_moments
 
     rng = np.random.default_rng(2)
     q = rng.normal(size=(500, 3)) @ rng.normal(size=(3, 3))
@@ -302,7 +305,7 @@ def test_joint_moments_assemble_the_covariance_of_q_and_its_minimum():
 
 def test_a_second_law_check_that_cannot_be_computed_counts_as_a_violation():
     """Fail closed: a NaN rate or error is counted with the violations, not passed."""
-    from nnfield.studies.learning import _violations
+    from nnfield.studies.learning.analyze import _violations
 
     value, bound = np.array([0.5, 2.0, np.nan, 0.1]), np.array([1.0, 1.0, 1.0, np.nan])
     assert _violations(value, bound, 1) == 3  # above the bound, and the two NaNs

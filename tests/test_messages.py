@@ -180,11 +180,12 @@ def test_a_full_disk_says_so_and_where_and_leaves_nothing(small_disk):
 )
 def test_config_counts_the_coupling_quadrature_panels_the_theory_uses(cutoff, sigma_w0, radius):
     """The cost bound is checked without importing the theory: its panel count must be the
-    theory's (nnfield.theory.couplings.radial_panels)."""
-    from nnfield.theory.couplings import radial_panels
+    theory's (nnfield.studies.npoint.coupling_theory.radial_panels)."""
+    from nnfield.studies.npoint.coupling_theory import radial_panels
+    from nnfield.studies.npoint.sweep import radial_panel_count
 
     r, _ = radial_panels(cutoff, 1 / max(1.0, sigma_w0), 16, 1.5 * radius)
-    assert config.radial_panel_count(cutoff, sigma_w0, radius) == len(r) // 16
+    assert radial_panel_count(cutoff, sigma_w0, radius) == len(r) // 16
 
 
 def test_cli_has_a_version_and_help_for_every_argument_without_raw_rst():
@@ -208,7 +209,7 @@ def test_cli_has_a_version_and_help_for_every_argument_without_raw_rst():
 
 
 def test_progress_lines_give_rate_elapsed_and_eta():
-    from nnfield.ensemble import run_with_progress
+    from nnfield.engine.progress import run_with_progress
 
     lines: list[str] = []
     out = run_with_progress(lambda b: (b,), [0, 1, 2], 10, lines.append, "p")

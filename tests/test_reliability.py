@@ -15,9 +15,11 @@ import pytest
 import xarray as xr
 
 from nnfield import SCHEMA_VERSION, config
-from nnfield.store import read_dataset, write_dataset
-from nnfield.studies import depth, learning
-from nnfield.studies.blocks import NonFiniteError, drop_nonfinite_blocks
+from nnfield.engine.blocks import NonFiniteError, drop_nonfinite_blocks
+from nnfield.engine.store import read_dataset, write_dataset
+from nnfield.studies import load
+from nnfield.studies.depth import analyze as depth
+from nnfield.studies.learning import analyze as learning
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -51,17 +53,17 @@ def nnfield(*args: str) -> subprocess.CompletedProcess:
 def test_depth_overflow_is_counted_and_logged(caplog):
     """C_W = 1e4 over 12 layers overflows float32 fourth powers: counted per block, logged."""
     with caplog.at_level(logging.WARNING):
-        raw = depth.simulate(spec_of("depth", DEPTH, cw=1e4, depth=12))
+        raw = load("depth").simulate(spec_of("depth", DEPTH, cw=1e4, depth=12))
     assert int(raw["nonfinite"].sum()) > 0
     assert "non-finite layer statistics" in caplog.text
-    healthy = depth.simulate(spec_of("depth", DEPTH))
+    healthy = load("depth").simulate(spec_of("depth", DEPTH))
     assert int(healthy["nonfinite"].sum()) == 0 and np.isfinite(healthy["z4"]).all()
 
 
 def test_a_poisoned_block_is_dropped_not_averaged(caplog):
     """A block holding a non-finite network is removed as a whole: the estimates equal those of
     the data without that block, and the count is reported as a variable and a log line."""
-    raw = depth.simulate(spec_of("depth", DEPTH))
+    raw = load("depth").simulate(spec_of("depth", DEPTH))
     poisoned = raw.copy(deep=True)
     poisoned["nonfinite"][3] = 2
     poisoned["z4"][3] = np.nan
@@ -82,12 +84,12 @@ def test_diverging_learning_is_counted_and_refused_by_analysis(caplog):
     (naming it) instead of averaging infinities."""
     spec = spec_of("learning", LEARNING, learning_rate=1e16)
     with caplog.at_level(logging.WARNING):
-        raw = learning.simulate(spec)
+        raw = load("learning").simulate(spec)
     assert raw["nonfinite"].values.tolist() == [40] * 10
     assert "400 network(s) with non-finite states" in caplog.text
     with pytest.raises(NonFiniteError, match=f"point {spec.name}: 400 network.*0 of 10 blocks"):
         learning.analyze_point(raw, {})
-    healthy = learning.simulate(spec_of("learning", LEARNING))
+    healthy = load("learning").simulate(spec_of("learning", LEARNING))
     assert int(healthy["nonfinite"].sum()) == 0
     kept, networks, dropped = drop_nonfinite_blocks(healthy)
     assert kept is healthy and networks == dropped == 0
@@ -230,7 +232,7 @@ def test_same_spec_gives_byte_identical_point_and_study_files(depth_point, tmp_p
 def test_writer_removes_what_a_killed_writer_left(tmp_path):
     """A temporary file an hour old is a killed writer's: removed.  A fresh one may be a live
     writer's of the same output (an orphaned job and its rerun): kept."""
-    from nnfield.atomic import STALE_SECONDS
+    from nnfield.engine.atomic import STALE_SECONDS
 
     stale, live = tmp_path / ".x.nc.abc123.tmp", tmp_path / ".x.nc.def456.tmp"
     stale.write_bytes(b"half a file")
@@ -286,7 +288,7 @@ def test_study_dataset_bytes_do_not_depend_on_the_hash_seed(tmp_path):
     paths = []
     for i, spec in enumerate(config.expand(config.validate({"studies": {"learning": cfg}}))[
             "learning"].values()):  # fmt: skip
-        paths.append(write_dataset(learning.simulate(spec), tmp_path / f"p{i}.nc"))
+        paths.append(write_dataset(load("learning").simulate(spec), tmp_path / f"p{i}.nc"))
     digests = []
     for seed in ("1", "2", "3"):
         out = tmp_path / f"study-{seed}.nc"

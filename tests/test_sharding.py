@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nnfield import config
-from nnfield.sharding import batch_sharding
+from nnfield.engine.sharding import batch_sharding
 from nnfield.studies import load
 
 CONFIG = {"studies": {
@@ -45,7 +45,7 @@ SCRIPT = """
 import json, sys
 import numpy as np, jax
 from nnfield import config
-from nnfield.sharding import batch_sharding
+from nnfield.engine.sharding import batch_sharding
 from nnfield.studies import load
 assert jax.device_count() == 4 and batch_sharding(8) is not None, jax.devices()
 cfg = config.validate(json.loads(sys.argv[1]))

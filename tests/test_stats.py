@@ -93,7 +93,7 @@ def test_heavy_tail_diagnostics_separate_chi_square_from_pareto():
 
 
 def test_power_law_fit_recovers_exponent_and_refuses_pure_noise():
-    from nnfield.studies.npoint import fit_power_law
+    from nnfield.studies.npoint.analyze import fit_power_law
 
     rng = np.random.default_rng(4)
     widths = np.array([2, 3, 5, 10, 20, 50, 100])

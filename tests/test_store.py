@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nnfield.store import DataFileError, provenance, read_dataset, write_dataset
+from nnfield.engine.store import DataFileError, provenance, read_dataset, write_dataset
 
 
 def dataset(version=None):
@@ -66,7 +66,7 @@ def test_missing_variable_and_wrong_study(tmp_path):
 def test_the_file_and_its_directory_are_flushed_before_and_after_the_rename(tmp_path, monkeypatch):
     """Durability: fsync of the temporary file before the rename (a power loss never leaves an
     empty file under the final name) and of the directory after it."""
-    import nnfield.atomic as atomic
+    import nnfield.engine.atomic as atomic
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace

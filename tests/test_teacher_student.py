@@ -1,4 +1,5 @@
-"""Teacher-student training ensembles (nnfield.teacher_student) against exact results.
+"""Teacher-student training ensembles (nnfield.studies.learning.teacher_student) against exact
+results.
 
 The linear student (depth 0) has an exactly quadratic loss, U = U* + q^T A q / 2 with
 q = theta - theta*, A = X^T X / n + weight_decay I over the inputs with a constant column, so
@@ -16,7 +17,8 @@ import pytest
 from nnfield import stats
 from nnfield.entropy import entropy_from_covariance, sample_covariance
 from nnfield.fluctuation import bootstrap_mean_exp
-from nnfield.teacher_student import MLP, InitialEnsemble, Task, Trainer, run_blocks
+from nnfield.studies import load
+from nnfield.studies.learning.teacher_student import MLP, InitialEnsemble, Task, Trainer, run_blocks
 from nnfield.theory.thermo import LinearGaussianStep, gaussian_entropy
 
 ALPHA = 1e-3
@@ -239,7 +241,7 @@ def test_teacher_student_study_second_law_shards_and_config_errors():
     narrow and falls from the broad ensemble; two shards give bit-identical results; bad
     teacher-student configs name their keys."""
     from nnfield.config import ConfigError, expand, validate
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     problem = {"name": "ts", "kind": "teacher_student", "widths": [3],
                "optimizer": ["sgld", "sgd", "momentum"], "batch_sizes": [8],
@@ -249,7 +251,9 @@ def test_teacher_student_study_second_law_shards_and_config_errors():
                                     "samples": 20, "problems": [problem]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
     assert len(points) == 6
-    merged = [learning.merge([learning.simulate(spec, 0)]) for spec in points.values()]
+    merged = [
+        load("learning").merge([load("learning").simulate(spec, 0)]) for spec in points.values()
+    ]
     out = learning.analyze(merged, {})
     z0 = (out["entropy"] - out["entropy_exact"]).isel(step=0) / out["entropy_se"].isel(step=0)
     assert np.abs(z0.values).max() < stats.bonferroni_t(ALPHA, z0.size, 19)  # 20 blocks
@@ -281,10 +285,10 @@ def test_teacher_student_study_second_law_shards_and_config_errors():
     spec = next(iter(points.values()))
     sharded = dict(spec.params, shards=2)
     two = type(spec)(spec.study, spec.name, spec.seed, sharded)
-    parts = [learning.simulate(two, s) for s in (0, 1)]
+    parts = [load("learning").simulate(two, s) for s in (0, 1)]
     for part in parts:
         part.attrs["config_sha256"] = merged[0].attrs["config_sha256"]
-    joined = learning.merge(parts[::-1])
+    joined = load("learning").merge(parts[::-1])
     for name in ("zz", "medium", "sample_state", "lap"):
         np.testing.assert_array_equal(joined[name].values, merged[0][name].values)
     bad = [("temperatures", [0.0], r"temperatures\[0\]"),
@@ -306,7 +310,7 @@ def test_study_fluctuation_theorems_from_the_exact_initial_density():
     (effective sample size above a quarter of the samples), so the test runs."""
     from nnfield.config import expand, validate
     from nnfield.fluctuation import converged
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
 
     problem = {"name": "ft", "kind": "teacher_student", "widths": [3],
                "optimizer": ["momentum"], "learning_rates": [0.002],
@@ -315,7 +319,7 @@ def test_study_fluctuation_theorems_from_the_exact_initial_density():
     cfg = {"studies": {"learning": {"seed": 8, "networks": 4000, "block_size": 200,
                                     "samples": 200, "problems": [problem]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
-    out = learning.analyze([learning.simulate(spec) for spec in points.values()], {})
+    out = learning.analyze([load("learning").simulate(spec) for spec in points.values()], {})
     one = out["ift_one_step"].values
     assert np.all(converged(out["ift_one_step_ess"].values, 4000)), out["ift_one_step_ess"]
     z_one = np.abs(one - 1) / out["ift_one_step_se"].values
@@ -362,8 +366,8 @@ def test_sgd_medium_entropy_against_the_added_temperature_in_the_study():
     <= T ln B (a rounding bound), the medium entropy per step is larger at the smaller T, and
     the figure draws the inset of column (c) with both temperatures."""
     from nnfield.config import expand, validate
-    from nnfield.figures.learning import learning_thermo
-    from nnfield.studies import learning
+    from nnfield.studies.learning import analyze as learning
+    from nnfield.studies.learning.figures import learning_thermo
 
     prob = {"name": "sgd", "kind": "teacher_student", "widths": [3], "optimizer": "sgd",
             "batch_sizes": [4], "train_size": 16, "learning_rates": [0.05],
@@ -372,7 +376,7 @@ def test_sgd_medium_entropy_against_the_added_temperature_in_the_study():
     cfg = {"studies": {"learning": {"seed": 9, "networks": 1000, "block_size": 100,
                                     "samples": 10, "problems": [prob]}}}  # fmt: skip
     points = expand(validate(cfg))["learning"]
-    sims = [learning.simulate(spec) for spec in points.values()]
+    sims = [load("learning").simulate(spec) for spec in points.values()]
     out = learning.analyze(sims, {})
     # a raw file written before heat_limit existed still analyses, without the rates
     old = learning.analyze([sims[0].drop_vars("heat_limit")], {})

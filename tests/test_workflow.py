@@ -94,7 +94,7 @@ def test_learning_study_runs_through_the_workflow(finished_run):
     # the figure regenerates from the NetCDF alone, and every panel shows data
     from matplotlib.container import ErrorbarContainer
 
-    from nnfield.figures.learning import learning_thermo
+    from nnfield.studies.learning.figures import learning_thermo
 
     fig = learning_thermo(ds)
 

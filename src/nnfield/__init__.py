@@ -14,6 +14,14 @@ point and shard file stores its whole spec (``params``)."""
 _ANALYSIS = ("open_results", "open_points", "point_coords")
 
 
+def enable_x64() -> None:
+    """Switch JAX to float64, as nnfield's samplers require (nnfield.engine.precision); the
+    command line and each study's simulate call it themselves."""
+    from nnfield.engine.precision import enable_x64 as enable
+
+    enable()
+
+
 def __getattr__(name: str):
     """``nnfield.open_results`` and friends (nnfield.results), imported on first use so that
     ``import nnfield`` stays light."""

@@ -39,49 +39,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from nnfield import SCHEMA_VERSION, layout
-from nnfield.atomic import atomic_path
+from nnfield import SCHEMA_VERSION
 from nnfield.config import PointSpec
-
-SETUP_SECONDS = {"npoint": 2.0, "depth": 3.0, "learning": 3.0, "hidden": 1.0}
-"""Per task: compilation (or a cache load) and set-up, by study."""
-
-SECONDS_PER_UNIT = {"npoint": 1.3e-9, "depth": 5e-10, "learning": 5e-8, "hidden": 1e-8,
-                    "teacher_student": 7e-9}  # fmt: skip
-"""Per unit of :func:`work_units`, by study (the teacher-student problems of the learning study
-have their own unit)."""
-
-
-def work_units(spec: PointSpec) -> tuple[str, float]:
-    """(rate key, size of the whole point in that key's units): networks times the arithmetic of
-    one network.  Per network that is width x n x (n + d) + T4 x T2 for npoint (hidden layer
-    and conditional covariance, then the (4-tuple) x (pair) product; n inputs of dimension d,
-    T_k tuples of k inputs), width^2 x depth x n for depth, steps x dim^2 for the quadratic and
-    barrier problems, steps x train size x width x (input dim + depth x width) for
-    teacher-student, and (burn-in + steps) x neurons^2 for hidden."""
-    p = spec.params
-    networks = float(p["networks"])
-    if spec.study == "npoint":
-        n, d = len(p["inputs"]), p["input_dim"]
-        pairs, quads = math.comb(n + 1, 2), math.comb(n + 3, 4)
-        return "npoint", networks * (p["width"] * n * (n + d) + quads * pairs)
-    if spec.study == "depth":
-        return "depth", networks * p["width"] ** 2 * p["depth"] * len(p["inputs"])
-    if spec.study == "learning":
-        steps = p["steps"]
-        if p["kind"] == "teacher_student":
-            per = p["train_size"] * p["width"] * (p["input_dim"] + p["depth"] * p["width"])
-            return "teacher_student", networks * steps * per
-        return "learning", networks * steps * len(p["hessian_eigenvalues"]) ** 2
-    if spec.study == "hidden":
-        return "hidden", networks * (p["steps"] + p["burn_in"]) * p["neurons"] ** 2
-    raise ValueError(f"no cost model for study {spec.study!r}")
+from nnfield.engine import layout
+from nnfield.engine.atomic import atomic_path
 
 
 def estimated_seconds(spec: PointSpec) -> float:
-    """Rough single-core seconds of one shard of ``spec`` (set-up included)."""
-    key, units = work_units(spec)
-    return SETUP_SECONDS[spec.study] + SECONDS_PER_UNIT[key] * units / spec.params["shards"]
+    """Rough single-core seconds of one shard of ``spec`` (set-up included), from its study's
+    cost model (nnfield.studies.base.Cost)."""
+    from nnfield.studies import load
+
+    cost = load(spec.study).cost(spec)
+    return cost.setup_seconds + cost.seconds_per_unit * cost.units / spec.params["shards"]
 
 
 def _hash(text: str) -> int:

@@ -13,31 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from nnfield.config import ConfigError, PointSpec
-
-CHUNK_ELEMENTS = 1 << 20
-"""Target number of per-network values held at once per chunk (sets the vectorisation width)."""
+from nnfield.engine.blocks import CHUNK_ELEMENTS  # the samplers' chunk bound
 
 MEMORY_FACTOR = 8
 """Arrays of a chunk's size alive at once (values, temporaries, JAX buffers), in float64."""
 
 
 def values_per_network(spec: PointSpec) -> int:
-    """Values one network of ``spec`` holds while it is simulated: hidden units times inputs
-    (npoint, depth), the weight matrix (hidden, the quadratic learning problems), or the
-    parameters and activations of a teacher-student student."""
-    p = spec.params
-    if spec.study == "npoint":
-        return p["width"] * (len(p["inputs"]) + p["input_dim"] + 2)
-    if spec.study == "depth":
-        return 4 * p["width"] * len(p["inputs"])
-    if spec.study == "hidden":
-        return p["neurons"] ** 2
-    if spec.study == "learning":
-        if p["kind"] == "teacher_student":
-            w = p["width"]
-            return w * (p["input_dim"] + p["depth"] * w) + p["train_size"] * w * (p["depth"] + 1)
-        return len(p["hessian_eigenvalues"]) ** 2
-    raise ValueError(f"no memory model for study {spec.study!r}")
+    """Values one network of ``spec`` holds while it is simulated (its study's cost model)."""
+    from nnfield.studies import load
+
+    return load(spec.study).cost(spec).values_per_network
 
 
 def process_bytes(spec: PointSpec) -> float:

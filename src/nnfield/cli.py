@@ -80,9 +80,9 @@ def _simulate(args) -> None:
     _prepare_device(args.device)
     from functools import partial
 
-    from nnfield import layout
     from nnfield.config import ConfigError, PointSpec, check_spec
-    from nnfield.store import write_dataset
+    from nnfield.engine import layout
+    from nnfield.engine.store import write_dataset
     from nnfield.studies import load
 
     if args.tasks is not None:
@@ -104,9 +104,9 @@ def _simulate(args) -> None:
                 f"simulate: {len(specs)} --spec, {len(args.shard)} --shard and {len(outs)} "
                 "--out options; give one --out (and --shard, or none for shard 0) per --spec"
             )
-    import jax
+    from nnfield.engine.precision import enable_x64
 
-    jax.config.update("jax_enable_x64", True)  # as every study sets it; before any point
+    enable_x64()  # the samplers require it; before any point
     enable_compilation_cache()
     if os.environ.get("SLURM_JOB_ID"):
         log.info("running in SLURM job %s on %s", os.environ["SLURM_JOB_ID"],
@@ -149,20 +149,20 @@ def _refuse_unplanned(plan_file: Path | None, point: str, sha: str, out: Path) -
 def _merge(args) -> None:
     from functools import partial
 
-    from nnfield import layout
+    from nnfield.engine import layout
+    from nnfield.engine.store import DataFileError, read_dataset, write_dataset
     from nnfield.plan import REMEDY
-    from nnfield.store import DataFileError, read_dataset, write_dataset
     from nnfield.studies import load
 
-    module = load(args.study)
-    shards = [read_dataset(p, study=args.study, required=module.RAW_VARIABLES) for p in args.shards]
+    study = load(args.study)
+    shards = [read_dataset(p, study=args.study, required=study.raw_variables) for p in args.shards]
     for path, ds in zip(args.shards, shards, strict=True):
         if args.expect and str(ds.attrs["config_sha256"]) != args.expect:
             raise DataFileError(
                 f"{path}: made with another spec of point {ds.attrs['point']} than the "
                 f"config's (an older or orphaned job wrote it); {REMEDY}"
             )
-    merged = module.merge(shards)
+    merged = study.merge(shards)
     plan_file = Path(layout.plan_path(args.study)) if args.expect else None
     point = str(merged.attrs["point"])
     check = partial(_refuse_unplanned, plan_file, point, str(args.expect), args.out)
@@ -174,11 +174,13 @@ def _analyze(args) -> None:
     from functools import partial
 
     from nnfield.config import ConfigError
+    from nnfield.engine.precision import enable_x64
+    from nnfield.engine.store import write_dataset
     from nnfield.plan import read_plan
-    from nnfield.store import points_sha256, read_dataset, write_dataset
     from nnfield.studies import load
 
-    module = load(args.study)
+    enable_x64()  # exact values of some analyses run JAX (the barrier potential)
+    study = load(args.study)
     plan = read_plan(args.plan, args.digest) if args.plan else None
     if plan is not None and args.options:
         raise ConfigError("analyze: give --plan (which holds the analysis options) or --options")
@@ -196,18 +198,7 @@ def _analyze(args) -> None:
     if not paths:
         raise ConfigError("analyze needs point files (POINTS or --point-list)")
     _check_points(paths, plan)  # before any work: exactly the plan's points (or each once)
-    if hasattr(module, "analyze_files"):  # reads and reduces in parallel processes
-        ds = module.analyze_files(paths, options, progress=log.info)
-    else:
-        points = []
-        for i, path in enumerate(paths):
-            points.append(read_dataset(path, study=args.study, required=module.RAW_VARIABLES))
-            if (i + 1) % 500 == 0:
-                log.info("read %d/%d point files", i + 1, len(paths))
-        ds = module.analyze(points, options)
-        ds.attrs["config_sha256"] = points_sha256(
-            (str(p.attrs["point"]), str(p.attrs["config_sha256"])) for p in points
-        )
+    ds = study.analyze_files(paths, options, progress=log.info)
     ds.attrs["analysis_options"] = json.dumps(options, sort_keys=True)
     ds.attrs["plan_sha256"] = plan["sha256"] if plan is not None else ""
     check = partial(_refuse_other_plan, args.study, ds.attrs["plan_sha256"], args.out)
@@ -233,9 +224,9 @@ def _refuse_other_plan(study: str, plan_sha: str, out) -> None:
 def _check_points(paths: list[Path], plan: dict | None) -> None:
     """Refuse point files that are not exactly the plan's points (or, without a plan, the same
     point twice), naming them and the command that fixes it."""
-    from nnfield.parallel import map_in_processes
+    from nnfield.engine.parallel import map_in_processes
+    from nnfield.engine.store import DataFileError, read_identity
     from nnfield.plan import REMEDY, mismatches
-    from nnfield.store import DataFileError, read_identity
 
     found = map_in_processes(read_identity, [str(p) for p in paths], None, 500, log.info,
                              "checked {done}/{total} point files")  # fmt: skip
@@ -251,16 +242,17 @@ def _check_points(paths: list[Path], plan: dict | None) -> None:
 def _figure(args) -> None:
     from functools import partial
 
+    from nnfield.engine.store import read_dataset
     from nnfield.figures import style
-    from nnfield.store import read_dataset
-    from nnfield.studies import FIGURE_STUDY, load
+    from nnfield.studies import figure_study, load
     from nnfield.verify import figure_tag
 
-    if args.name not in FIGURE_STUDY:
-        raise ValueError(f"unknown figure {args.name!r}; known: {', '.join(FIGURE_STUDY)}")
-    study = FIGURE_STUDY[args.name]
+    drawn_by = figure_study()
+    if args.name not in drawn_by:
+        raise ValueError(f"unknown figure {args.name!r}; known: {', '.join(drawn_by)}")
+    study = drawn_by[args.name]
     ds = read_dataset(args.data, study=study)
-    fig = load(study).FIGURES[args.name](ds)
+    fig = load(study).draw(args.name, ds)
     plan_sha = str(ds.attrs.get("plan_sha256", ""))
     style.save(fig, args.out, subject=figure_tag(args.name, plan_sha),
                before_rename=partial(_refuse_other_plan, study, plan_sha, args.out))  # fmt: skip
@@ -392,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from nnfield.config import ConfigError
-    from nnfield.store import DataFileError
+    from nnfield.engine.store import DataFileError
 
     try:
         return int(args.func(args) or 0)
@@ -400,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 2
     except OSError as err:  # a full disk, a directory where a file should be, permissions
-        from nnfield.atomic import describe_write_failure
+        from nnfield.engine.atomic import describe_write_failure
 
         log.error("%s", describe_write_failure(err.filename or "?", err))
         return 2

@@ -558,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     if args.write:
-        from nnfield.atomic import write_text_if_changed
+        from nnfield.engine.atomic import write_text_if_changed
 
         changed = write_text_if_changed(target, text)
         print(f"{target}: {'written' if changed else 'up to date'}", file=sys.stderr)

@@ -36,9 +36,10 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from nnfield import SCHEMA_VERSION, layout
-from nnfield.atomic import atomic_path, write_text_if_changed
+from nnfield import SCHEMA_VERSION
 from nnfield.config import ConfigError, PointSpec
+from nnfield.engine import layout
+from nnfield.engine.atomic import atomic_path, write_text_if_changed
 
 REMEDY = "run `nnfield verify results --remove-bad`, then snakemake again"
 """What to do about a result file that does not match the plan (it removes exactly the files

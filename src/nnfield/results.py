@@ -8,7 +8,7 @@
 
 Both read the run record (``results/config.yaml``, written by the workflow) to know which
 studies and points the run holds.  Study datasets are read with their integrity checks
-(``nnfield.store.read_dataset``); point files are opened lazily and not checked here (run
+(``nnfield.engine.store.read_dataset``); point files are opened lazily and not checked here (run
 ``nnfield verify RESULTS`` for that).
 """
 
@@ -22,7 +22,8 @@ import xarray as xr
 
 
 def _record(results: Path) -> dict:
-    from nnfield import config, layout
+    from nnfield import config
+    from nnfield.engine import layout
 
     path = results / Path(layout.CONFIG_RECORD).name
     if not path.is_file():
@@ -35,7 +36,7 @@ def open_results(results: str | os.PathLike = "results") -> xr.DataTree:
     """The study datasets of ``results`` as a DataTree: node ``/STUDY`` holds
     ``results/STUDY/STUDY.nc`` (every study of the run that has its dataset), and the root's
     attrs are the run's validated config (top-level keys: ``studies``, ``batching``, ...)."""
-    from nnfield.store import read_dataset
+    from nnfield.engine.store import read_dataset
 
     results = Path(results)
     cfg = _record(results)
@@ -67,7 +68,8 @@ def point_coords(ds: xr.Dataset) -> xr.Dataset:
 def point_files(results: str | os.PathLike, study: str, **where: Any) -> list[Path]:
     """The point files of ``study`` in the run of ``results`` (config order), optionally only
     the points whose spec parameters equal ``where`` (e.g. ``ensemble="rings"``)."""
-    from nnfield import config, layout
+    from nnfield import config
+    from nnfield.engine import layout
 
     results = Path(results)
     points = config.expand(_record(results)).get(study)

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from nnfield import config as nnconfig
-from nnfield import layout
 from nnfield import plan as nnplan
-from nnfield.parallel import map_in_processes
-from nnfield.studies import figures, load
-from nnfield.studies.blocks import shard_blocks
+from nnfield.engine import layout
+from nnfield.engine.blocks import shard_blocks
+from nnfield.engine.parallel import map_in_processes
+from nnfield.studies import load
 
 MAGIC = {"pdf": b"%PDF", "png": b"\x89PNG"}
 
@@ -83,7 +83,7 @@ class Verdict:
 def _check_file(job: tuple[str, str, str, str, list[int], tuple[str, ...]]) -> tuple[str, int]:
     """('' or the problem, non-finite networks) for one point or shard file (its stored
     coordinates are checked by ``read_raw``)."""
-    from nnfield.store import DataFileError, read_raw
+    from nnfield.engine.store import DataFileError, read_raw
 
     path, study, point, sha, blocks, required = job
     try:
@@ -131,11 +131,11 @@ def verify_study(
 ) -> Verdict:
     """Check one study's files (paths relative to the working directory) against its specs and
     analysis options."""
-    from nnfield.store import DataFileError, points_sha256, read_raw
+    from nnfield.engine.store import DataFileError, points_sha256, read_raw
 
     analysis = dict(analysis or {})
     verdict = Verdict(study, points=len(specs))
-    jobs = list(_file_jobs(study, list(specs.values()), tuple(load(study).RAW_VARIABLES)))
+    jobs = list(_file_jobs(study, list(specs.values()), load(study).raw_variables))
     checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,
                                "checked {done}/{total} files")  # fmt: skip
     points_bad = False
@@ -164,7 +164,7 @@ def verify_study(
         verdict.add(str(err), path if os.path.exists(path) else None)
     if points_bad:  # remade points must reach the dataset: Snakemake does not rerun a job for a
         verdict.bad_files.append(path)  # missing input while its outputs look up to date
-    for figure in figures({"studies": {study: {"analysis": analysis}}}):  # this study's
+    for figure in load(study).figures_for({"analysis": analysis}):
         for ext in layout.FIGURE_FORMATS:
             path = Path(layout.figure_path(figure, ext))
             if points_bad:

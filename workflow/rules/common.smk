@@ -16,7 +16,7 @@ def shard_files(wildcards):
 
 
 def point_files(wildcards):
-    """Merged point files, or the only shard of single-shard points (nnfield.layout)."""
+    """Merged point files, or the only shard of single-shard points (nnfield.engine.layout)."""
     return [layout.point_path(spec) for spec in POINTS[wildcards.study].values()]
 
 

@@ -1,1 +1,2 @@
-"""Figures: pure functions of study datasets (see nnfield.studies.FIGURE_STUDY)."""
+"""The house style shared by every figure (style) and its layout checks (textcheck); each study
+draws its own figures in nnfield.studies.<name>.figures."""

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import Formatter
 
-from nnfield.atomic import atomic_path, describe_write_failure
-from nnfield.store import DataFileError
+from nnfield.engine.atomic import atomic_path, describe_write_failure
+from nnfield.engine.store import DataFileError
 
 RC = {
     "figure.dpi": 110,
@@ -124,7 +124,7 @@ def layout(fig, rect=None, gap: float = TICK_LABEL_GAP_PX) -> None:
 def save(fig, paths, subject: str = "", before_rename=None) -> None:
     """Save ``fig`` to each path (format from the suffix) atomically, without timestamps;
     ``subject`` goes into the metadata (PDF Subject, PNG Description); ``before_rename`` is
-    a last check (nnfield.atomic)."""
+    a last check (nnfield.engine.atomic)."""
     for path in map(Path, paths):
         fmt = path.suffix.lstrip(".")
         pdf = {"CreationDate": None, "ModDate": None, "Producer": "nnfield", "Subject": subject}

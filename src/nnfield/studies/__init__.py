@@ -1,41 +1,50 @@
-"""Studies: each module exposes expand, simulate, merge, analyze and FIGURES.
-
-This registry is import-light (no JAX), so the Snakefile can use it while building the DAG.
+"""The registry of studies: one line per study package (nnfield.studies.base says what a
+package holds).  Import-light (no JAX): the Snakefile builds the DAG from it.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from collections.abc import Mapping
+from typing import Any
 
-STUDIES = ("npoint", "depth", "learning", "hidden")
+from nnfield.studies.base import Study
 
-FIGURE_STUDY = {
-    "npoint_scaling": "npoint",
-    "coupling_flow": "npoint",
-    "coupling_scaling": "npoint",
-    "depth_flow": "depth",
-    "learning_thermo": "learning",
-    "hidden_entropy": "hidden",
+REGISTRY: dict[str, str] = {
+    "npoint": "nnfield.studies.npoint",
+    "depth": "nnfield.studies.depth",
+    "learning": "nnfield.studies.learning",
+    "hidden": "nnfield.studies.hidden",
 }
-"""Figure name -> the study whose dataset it draws."""
+"""Study name -> its package, which exports ``STUDY`` (a nnfield.studies.base.Study)."""
+
+STUDIES = tuple(REGISTRY)
 
 
-def figures(config) -> list[str]:
-    """The figures a validated config makes: those of its studies, without the coupling figures
-    where ``studies.npoint.analysis.couplings.enabled`` is false (nothing to draw)."""
+def load(study: str) -> Study:
+    """The registered study ``study``."""
+    if study not in REGISTRY:
+        raise ValueError(f"unknown study {study!r}; known: {', '.join(REGISTRY)}")
+    found = importlib.import_module(REGISTRY[study]).STUDY
+    if not isinstance(found, Study) or found.name != study:
+        raise TypeError(f"{REGISTRY[study]}.STUDY is not a Study named {study!r}")
+    return found
+
+
+def figure_study() -> dict[str, str]:
+    """Figure name -> the study whose dataset it draws, over every registered study."""
+    out: dict[str, str] = {}
+    for name in REGISTRY:
+        for figure in load(name).figures:
+            if figure in out:
+                raise ValueError(f"figure {figure!r} is drawn by studies {out[figure]} and {name}")
+            out[figure] = name
+    return out
+
+
+def figures(config: Mapping[str, Any]) -> list[str]:
+    """The figures a validated config makes, study by study in registry order."""
     studies = config["studies"]
-    couplings = studies.get("npoint", {}).get("analysis", {}).get("couplings", {})
     return [
-        name
-        for name, study in FIGURE_STUDY.items()
-        if study in studies
-        and not (name.startswith("coupling_") and not couplings.get("enabled", True))
+        fig for name in REGISTRY if name in studies for fig in load(name).figures_for(studies[name])
     ]
-
-
-def load(study: str) -> ModuleType:
-    """Import the module of ``study``."""
-    if study not in STUDIES:
-        raise ValueError(f"unknown study {study!r}; known: {', '.join(STUDIES)}")
-    return importlib.import_module(f"nnfield.studies.{study}")

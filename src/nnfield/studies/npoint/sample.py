@@ -1,0 +1,113 @@
+"""Simulate one shard of an npoint point: per block, float64 sums over its networks of the
+outputs' products over sorted input tuples (nnfield.studies.npoint.sampler), in the raw layout
+of nnfield.engine.simulate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from nnfield import tuples as tup
+from nnfield.config import PointSpec
+from nnfield.engine import simulate as engine
+from nnfield.engine.simulate import ShardResult, ShardTask, Variable, simulate_shard
+
+RAW_VARIABLES = (
+    "count", "nonfinite", "sum_f", "sum_f2", "sum_f4", "sum_f6", "max_f4", "max_f6", "x",
+)  # fmt: skip
+"""Variables every shard and point file holds."""
+
+VARIABLES = {
+    "count": Variable(("block",), "networks with finite outputs in block"),
+    "nonfinite": Variable(("block",), "networks dropped for non-finite outputs in block"),
+    "sum_f": Variable(("block", "input"),
+                      "sum over networks of f(x_a) (0 for the conditional estimator)"),
+    "sum_f2": Variable(("block", "tuple2"),
+                       "sum over networks of f(x_a) f(x_b), sorted 2-tuples"),
+    "sum_f4": Variable(("block", "tuple4"),
+                       "sum over networks of 4-fold products of f, sorted 4-tuples"),
+    "sum_f6": Variable(("block", "tuple6"),
+                       "sum over networks of 6-fold products of f, sorted 6-tuples"),
+    "max_f4": Variable(("block",), "largest single-network mean over inputs of f(x_a)^4 in block"),
+    "max_f6": Variable(("block",), "largest single-network mean over inputs of f(x_a)^6 in block"),
+    "x": Variable(("input", "component"), "network input"),
+    "block": Variable(("block",), "block index (keys derive from it)"),
+    "width": Variable((), "hidden-layer width N"),
+    "family": Variable((), "architecture family (config name)"),
+    **{f"tuple{k}_inputs": Variable((f"tuple{k}", f"slot{k}"),
+                                    f"input indices of each sorted {k}-tuple (colex order)")
+       for k in (2, 4, 6)},
+}  # fmt: skip
+"""The raw variables and coordinates: dimensions, long_name, units."""
+
+FAMILY_ATTRS = ("arch", "sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1", "input_dim")
+"""Attributes of the prior, shared by the points of a family."""
+
+
+def tuple_arrays(n_inputs: int) -> dict[str, np.ndarray]:
+    """Input indices of the sorted k-tuples (colex order) for ``n_inputs`` inputs, k = 2, 4, 6."""
+    return {f"tuple{k}_inputs": tup.sorted_tuples(n_inputs, k).astype(np.int32) for k in (2, 4, 6)}
+
+
+def simulate(spec: PointSpec, shard: int = 0,
+             progress: Callable[[str], None] | None = None):  # fmt: skip
+    """Raw block sums for the blocks of ``shard`` (of ``params['shards']``)."""
+    return simulate_shard(spec, shard, progress, _kernel, VARIABLES)
+
+
+def _kernel(task: ShardTask) -> ShardResult:
+    from nnfield.studies.npoint.networks import SingleLayer
+    from nnfield.studies.npoint.sampler import run_blocks
+
+    p = task.params
+    inputs = np.asarray(p["inputs"], dtype=np.float64)
+    net = SingleLayer(
+        p["arch"], p["width"], p["input_dim"],
+        p["sigma_w0"], p["sigma_b0"], p["sigma_w1"], p["sigma_b1"], p["dtype"],
+    )  # fmt: skip
+    sums = run_blocks(
+        net, inputs, task.key, task.blocks, p["block_size"], task.progress,
+        label=task.spec.name, estimator=p["estimator"],
+    )  # fmt: skip
+    return _result(task.spec, inputs, sums)
+
+
+def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
+    p = spec.params
+    data = {
+        "count": np.asarray(sums.count, dtype=np.int64),
+        "nonfinite": np.asarray(sums.nonfinite, dtype=np.int64),
+        "sum_f": np.asarray(sums.f1, dtype=np.float64),
+        "sum_f2": np.asarray(sums.f2, dtype=np.float64),
+        "sum_f4": np.asarray(sums.f4, dtype=np.float64),
+        "sum_f6": np.asarray(sums.f6, dtype=np.float64),
+        "max_f4": np.asarray(sums.max4, dtype=np.float64),
+        "max_f6": np.asarray(sums.max6, dtype=np.float64),
+        "x": inputs,
+        **tuple_arrays(inputs.shape[0]),
+    }
+    attrs = {k: p[k] for k in FAMILY_ATTRS}
+    attrs.update(
+        networks=np.int64(p["networks"]),
+        block_size=np.int64(p["block_size"]),
+        n_blocks=np.int64(p["networks"] // p["block_size"]),
+        seed=np.int64(spec.seed),
+        dtype=p["dtype"],
+        estimator=p["estimator"],
+        weights_convention="W0 ~ N(0, sigma_w0^2/d), b0 ~ N(0, sigma_b0^2), "
+        "W1 ~ N(0, sigma_w1^2/N), b1 ~ N(0, sigma_b1^2)",
+    )
+    return ShardResult(
+        data=data,
+        nonfinite=data["nonfinite"],
+        nonfinite_what="outputs (dropped from the sums)",
+        attrs=attrs,
+        coords={"family": p["family"], "width": np.int64(p["width"])},
+    )
+
+
+def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums):
+    """The raw dataset of given block sums (``sums`` as nnfield.studies.npoint.sampler's
+    BlockSums) of the blocks ``blocks``: for tests that build points without simulating."""
+    return engine.raw_dataset(spec, blocks, _result(spec, inputs, sums), VARIABLES)
