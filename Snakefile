@@ -7,6 +7,7 @@ from nnfield.engine import layout
 from nnfield import config as nnconfig
 from nnfield import plan as nnplan
 from nnfield.studies import figure_study
+from nnfield.studies import load as load_study
 from nnfield.studies import figures as figure_names
 
 min_version("9.0")

@@ -467,7 +467,8 @@ def render(schema: dict) -> str:
     lines += [
         "Keys are named by their full dotted path; `[]` stands for every item of a list, so "
         "`a.b[].c` is key `c` of each item of the list `a.b`.  Beyond these per-key rules, "
-        "`nnfield.config` checks rules that join keys (for example `networks` a multiple of "
+        "each study's `sweep.check` (nnfield.studies.<name>.sweep) checks rules that join "
+        "keys (for example `networks` a multiple of "
         "`block_size`) and the estimated cost of every point against `limits`; every error "
         "names its key.  A file given "
         "with `--configfile` is merged into config/config.yaml (mappings combine, lists and other "

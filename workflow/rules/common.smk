@@ -34,3 +34,8 @@ def point_sha256(wildcards):
 
 def study_dataset(wildcards):
     return layout.study_path(FIGURE_STUDY[wildcards.figure])
+
+
+def figure_caption(wildcards):
+    """The figure's caption (its study's captions/<figure>.rst), for workflow/report/figure.rst."""
+    return load_study(FIGURE_STUDY[wildcards.figure]).caption(wildcards.figure)

@@ -21,6 +21,8 @@ rule figure:
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 10 * attempt,
+    params:
+        caption=figure_caption,
     shell:
         "nnfield figure --name {wildcards.figure} --data {input:q}"
         " --out {output.pdf:q} {output.png:q} 2> {log:q}"

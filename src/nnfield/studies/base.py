@@ -9,7 +9,8 @@ A study package ``nnfield.studies.<name>`` holds, each imported only by the stag
 - ``sample.py``: ``simulate(spec, shard, progress) -> Dataset`` and ``RAW_VARIABLES``;
 - ``analyze.py``: ``analyze(points, options) -> Dataset`` and ``analyze_files(paths, options,
   progress) -> Dataset`` (nnfield.engine.analysis reads the files for most studies);
-- ``figures.py``: ``FIGURES``, figure name -> function of the study dataset.
+- ``figures.py``: ``FIGURES``, figure name -> function of the study dataset;
+- ``captions/<figure>.rst``: each figure's caption in the report (reStructuredText).
 
 ``cfg`` is the study's validated block of the config (``config["studies"][name]``).
 """
@@ -102,6 +103,10 @@ class Study(Protocol):
         """One of its figures, from its study dataset."""
         ...
 
+    def caption(self, figure: str) -> str:
+        """The reStructuredText caption of one of its figures (``snakemake --report``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PackageStudy:
@@ -157,3 +162,7 @@ class PackageStudy:
             raise ValueError(f"study {self.name} draws no figure {figure!r}; it draws "
                              f"{', '.join(self.figures)}")  # fmt: skip
         return self._module("figures").FIGURES[figure](ds)
+
+    def caption(self, figure: str) -> str:
+        path = resources.files(self.package).joinpath("captions", f"{figure}.rst")
+        return path.read_text() if path.is_file() else f"Figure {figure}.\n"
