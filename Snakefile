@@ -25,7 +25,7 @@ except nnconfig.ConfigError as err:
 POINTS = nnconfig.expand(CONFIG)
 BATCHES = batching.plan(POINTS, CONFIG["batching"])
 DEVICE = CONFIG["device"]
-FIGURES = figure_names(CONFIG)  # each study's choice (npoint: couplings only where computed)
+FIGURES = figure_names(CONFIG)  # each study chooses from its figures (Study.figures_for)
 FIGURE_STUDY = figure_study()  # figure -> the study whose dataset it draws
 
 
@@ -94,4 +94,4 @@ rule all:
     input:
         layout.CONFIG_RECORD,
         expand("results/{study}/{study}.nc", study=list(POINTS)),
-        expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=("pdf", "png")),
+        expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=layout.FIGURE_FORMATS),

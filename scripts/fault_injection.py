@@ -76,7 +76,7 @@ studies:
     ensembles:
       - {name: mix, weights: mixture, neurons: 8, contractions: [0.5, 0.7]}
 """
-STUDIES = ("npoint", "depth", "learning", "hidden")
+STUDIES = ("npoint", "depth", "learning", "hidden")  # the studies of CONFIG
 HANG_SECONDS = 30
 """A reader that takes longer than this on one flipped file is reported as hung."""
 
@@ -245,7 +245,7 @@ def _content(path: Path, study: str) -> tuple[dict, dict, dict]:
     from nnfield.engine.store import read_raw
     from nnfield.studies import load
 
-    raw = read_raw(path, study=study, required=load(study).RAW_VARIABLES)
+    raw = read_raw(path, study=study, required=load(study).raw_variables())
     with netCDF4.Dataset(path) as nc:
         var_attrs = {n: {a: str(v.getncattr(a)) for a in v.ncattrs()} for n, v in
                      nc.variables.items()}  # fmt: skip

@@ -4,6 +4,7 @@ switched on at the entry points only (no import-time side effects)."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import pytest
 
 from nnfield import config, stats
 from nnfield.config import ConfigError, PointSpec
-from nnfield.engine.simulate import ShardResult, Variable, raw_dataset
+from nnfield.engine.simulate import BlockKernel, ShardResult, Variable, raw_dataset, simulate_shard
 from nnfield.studies import REGISTRY, figure_study, load
 from nnfield.studies.base import PackageStudy, Study
 
@@ -24,7 +25,18 @@ def test_every_registered_study_is_a_study_of_its_name(name):
     assert isinstance(study, Study) and study.name == name
     fragment = study.schema()
     assert name in fragment and fragment[name]["type"] == "object"
-    assert set(study.raw_variables) >= {"count"}
+    figures = importlib.import_module(f"{REGISTRY[name]}.figures").FIGURES
+    assert sorted(figures) == sorted(study.figures)
+    # every required raw variable is described by one of the study's tables or the engine's
+    sample = importlib.import_module(f"{REGISTRY[name]}.sample")
+    tables = [
+        v
+        for v in vars(sample).values()
+        if isinstance(v, dict) and v and all(isinstance(x, Variable) for x in v.values())
+    ]
+    described = {"block", "nonfinite"}.union(*tables)
+    assert tables and set(study.raw_variables()) <= described, study.raw_variables()
+    assert set(config.COUNT_PARAMETERS).isdisjoint(study.count_parameters())
     cfg = config.load()["studies"].get(name)
     if cfg is not None:  # the default sweep's points are the study's own, named by it
         specs = study.expand(cfg)
@@ -56,16 +68,36 @@ def test_schema_is_the_base_plus_every_study_fragment():
     assert "sigma" in schema["$defs"]  # shared definitions stay in config/schema.yaml
 
 
-def test_a_fragment_redefining_a_definition_is_refused(monkeypatch):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda out: {**out, "sigma": {"type": "number"}}, "study depth: defines sigma again"),
+        (lambda out: {k: v for k, v in out.items() if k != "depth"},
+         "study depth: has no definition 'depth'"),
+    ],
+)  # fmt: skip
+def test_a_fragment_that_clashes_or_lacks_its_block_is_refused(monkeypatch, change, message):
     original = PackageStudy.schema
 
-    def clashing(self):
+    def changed(self):
         out = original(self)
-        return {**out, "sigma": {"type": "number"}} if self.name == "depth" else out
+        return change(out) if self.name == "depth" else out
 
-    monkeypatch.setattr(PackageStudy, "schema", clashing)
-    with pytest.raises(ConfigError, match="config schema of study depth: defines sigma again"):
+    monkeypatch.setattr(PackageStudy, "schema", changed)
+    with pytest.raises(ConfigError, match=message):
         config.load_schema()
+
+
+def test_count_parameters_are_each_study_s_own():
+    """A hand-written spec is checked with its own study's counts: a teacher-student student of
+    depth 0 (the linear model) is valid, a depth-study network of depth 0 is not."""
+    learning = {"kind": "teacher_student", "depth": 0, "width": 4, "steps": 10,
+                "record_every": 5, "networks": 20, "block_size": 10, "shards": 1}  # fmt: skip
+    config.check_spec(PointSpec("learning", "problem~t", 0, learning))
+    depth = {"depth": 0, "width": 4, "input_dim": 1, "networks": 20, "block_size": 10,
+             "shards": 1}  # fmt: skip
+    with pytest.raises(ConfigError, match="parameter depth = 0 must be a positive integer"):
+        config.check_spec(PointSpec("depth", "family~relu", 0, depth))
 
 
 def test_every_significance_default_is_the_one_constant():
@@ -98,12 +130,44 @@ def _result(**change) -> ShardResult:
 
 
 def test_the_skeleton_lays_out_a_raw_dataset_from_the_table():
-    ds = raw_dataset(SPEC, range(2), _result(), TABLE)
+    ds = raw_dataset(SPEC, range(2), _result(nonfinite=np.array([0, 1])), TABLE)
     assert list(ds["block"].values) == [0, 1] and ds["block"].dtype == np.int64
     assert ds["count"].dims == ("block",) and ds["count"].attrs["long_name"] == "networks in block"
     assert list(ds.attrs)[:6] == ["Conventions", "nnfield_version", "schema_version", "study",
                                   "point", "config_sha256"]  # provenance first  # fmt: skip
-    assert ds.attrs["n_blocks"] == 2
+    assert ds.attrs["n_blocks"] == 2  # the engine's, as the kernel gave none
+    assert ds["nonfinite"].values.tolist() == [0, 1]  # stored by the engine
+    assert ds["nonfinite"].attrs["long_name"] == "networks in block with a non-finite number"
+    kept = raw_dataset(SPEC, range(2), _result(store_nonfinite=False), TABLE)
+    assert "nonfinite" not in kept
+
+
+def test_the_skeleton_owns_the_block_loop_and_keys(monkeypatch):
+    """simulate_shard hands the kernel the shard's blocks in order, once each, with the point's
+    key; the result does not depend on the shard split."""
+    seen = []
+
+    def prepare(task):
+        assert task.key is not None and list(task.blocks) in ([0, 1], [2, 3], [0, 1, 2, 3])
+
+        def block(b):
+            seen.append(b)
+            return b
+
+        def finish(outputs):
+            return ShardResult(data={"count": np.asarray(outputs) + 10},
+                               nonfinite=np.zeros(len(outputs), dtype=np.int64),
+                               nonfinite_what="outputs", attrs={})  # fmt: skip
+
+        return BlockKernel(block, finish)
+
+    spec = PointSpec("toy", "p~1", 0, {"networks": 8, "block_size": 2, "shards": 2})
+    halves = [simulate_shard(spec, k, None, prepare, TABLE) for k in (0, 1)]
+    assert seen == [0, 1, 2, 3]
+    whole = PointSpec("toy", "p~1", 0, {"networks": 8, "block_size": 2, "shards": 1})
+    one = simulate_shard(whole, 0, None, prepare, TABLE)
+    assert np.concatenate([h["count"].values for h in halves]).tolist() == [10, 11, 12, 13]
+    assert one["count"].values.tolist() == [10, 11, 12, 13]
 
 
 @pytest.mark.parametrize(
@@ -111,7 +175,14 @@ def test_the_skeleton_lays_out_a_raw_dataset_from_the_table():
     [
         ({"data": {"sums": np.zeros(2)}}, "variable 'sums' is not in its table"),
         ({"data": {"count": np.zeros((2, 3))}}, "'count' has 2 dimensions, its table says 1"),
-        ({"attrs": {}}, "lack n_blocks"),
+        ({"coords": {"width": np.zeros(2)}}, "variable 'width' is not in its table"),
+        ({"optional": {"c1": np.zeros(2)}}, "variable 'c1' is not in its table"),
+        ({"attrs": {"n_blocks": np.int64(3)}}, "n_blocks 3 is not networks // block_size = 2"),
+        ({"nonfinite": np.zeros(3)}, r"\(3,\) non-finite counts for 2 blocks"),
+        (
+            {"data": {"count": np.ones(2), "nonfinite": np.ones(2)}},
+            "its variable nonfinite differs from the non-finite counts",
+        ),
     ],
 )
 def test_the_skeleton_refuses_what_its_table_does_not_declare(change, message):

@@ -2,9 +2,10 @@
 
 The toy study in tests/data/toy_study (the output variance of linear random features against
 its exact value) is copied into a copy of the package as nnfield/studies/toy, registered by one
-added line in nnfield.studies.REGISTRY, and run end to end through the repository's Snakefile:
-config validation with its schema fragment, sweep, batched simulate jobs, merge, analyze,
-figure, and ``nnfield verify``.  Nothing else in the package changes.
+added line in nnfield.studies.REGISTRY, and run end to end through the repository's Snakefile
+beside a built-in study: config validation with its schema fragment (``nnfield check-config``
+too), sweep, batched simulate jobs, merge, analyze, figure with its caption in the report, and
+``nnfield verify``.  Nothing else in the package changes.
 """
 
 from __future__ import annotations
@@ -44,25 +45,41 @@ def _package_with_toy(root: Path) -> Path:
     return src
 
 
+def _run(work: Path, env: dict, module: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` in ``work`` (Snakemake gets the repository's Snakefile)."""
+    extra = ["-s", str(REPO / "Snakefile"), "--directory", str(work), "--configfile",
+             "toy.yaml"] if module == "snakemake" else []  # fmt: skip
+    return subprocess.run([sys.executable, "-m", module, *extra, *args], capture_output=True,
+                          text=True, timeout=900, cwd=work, env=env)  # fmt: skip
+
+
 @pytest.mark.slow
 def test_a_registered_toy_study_runs_end_to_end_through_snakemake(tmp_path):
     src = _package_with_toy(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    (work / "toy.yaml").write_text("studies:\n  toy: {scales: [0.5, 1.0, 3.0], shards: 2}\n")
+    (work / "toy.yaml").write_text(
+        "studies:\n  toy: {scales: [0.5, 1.0, 3.0], shards: 2}\n"
+        "  depth: {seed: 2, networks: 2000, block_size: 200, families: [{name: relu,"
+        " activation: relu, inputs: [1.0], widths: [4], depths: [2]}]}\n"
+    )
     env = {**ENV, "PYTHONPATH": str(src)}  # the copy comes before the installed package
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-         str(work), "--configfile", "toy.yaml", "--cores", "2"],
-        capture_output=True, text=True, timeout=900, cwd=work, env=env,
-    )  # fmt: skip
+    checked = _run(work, env, "nnfield", "check-config", "toy.yaml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    bad = work / "bad.yaml"
+    bad.write_text("studies:\n  toy: {scales: [1.0], input: [0.0]}\n")
+    refused = _run(work, env, "nnfield", "check-config", str(bad))
+    assert refused.returncode != 0 and "config key 'studies.toy.input'" in refused.stderr
+    run = _run(work, env, "snakemake", "--cores", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     results = work / "results"
     assert sorted(p.name for p in (results / "toy" / "points").iterdir()) == [
         "scale~0.5.nc", "scale~1.nc", "scale~3.nc"]  # fmt: skip
     assert (results / "figures" / "toy_variance.png").stat().st_size > 0
     assert (results / "figures" / "toy_variance.pdf").stat().st_size > 0
-    assert not (results / "npoint").exists()  # only the configured study ran
+    assert (results / "depth" / "depth.nc").exists()  # the built-in study beside it
+    assert (results / "figures" / "depth_flow.png").exists()
+    assert not (results / "npoint").exists()  # studies left out of the config do not run
     with xr.open_dataset(results / "toy" / "toy.nc") as ds:
         assert ds.attrs["study"] == "toy"
         np.testing.assert_allclose(ds["variance_exact"], ds["scale"] ** 2 * 5.25 / 3)
@@ -70,11 +87,14 @@ def test_a_registered_toy_study_runs_end_to_end_through_snakemake(tmp_path):
         assert int(ds.attrs["variance_consistent"]) == 1, ds.attrs["variance_test"]
     with xr.open_dataset(results / "toy" / "shards" / "scale~1" / "shard-0.nc") as shard:
         assert shard["sum_f2"].attrs["long_name"] == "sum over networks of f(x)^2"
-        assert shard.attrs["n_blocks"] == 20 and shard.sizes["block"] == 10
-    check = subprocess.run(
-        [sys.executable, "-m", "nnfield", "verify", "results"],
-        capture_output=True, text=True, timeout=600, cwd=work, env=env,
-    )  # fmt: skip
+        assert shard.attrs["n_blocks"] == 20 and shard.sizes["block"] == 10  # engine's
+        assert shard["nonfinite"].values.tolist() == [0] * 10  # stored by the engine
+    check = _run(work, env, "nnfield", "verify", "results")
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.strip().startswith("toy: 3 points"), check.stdout
-    assert check.stdout.strip().endswith(": consistent"), check.stdout
+    lines = check.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.endswith(": consistent") for line in lines), lines
+    assert any(line.startswith("toy: 3 points") for line in lines), lines
+    report = _run(work, env, "snakemake", "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (work / "report.html").read_text(errors="replace")
+    assert "jackknife estimate of the output variance of linear random features" in html

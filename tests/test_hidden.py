@@ -466,7 +466,7 @@ def test_shards_give_identical_networks_and_results():
         merged.append(
             load("hidden").merge([load("hidden").simulate(spec, k) for k in range(shards)])
         )
-    for name in (*load("hidden").raw_variables, "ep_exact_network"):
+    for name in (*load("hidden").raw_variables(), "ep_exact_network"):
         np.testing.assert_array_equal(merged[0][name].values, merged[1][name].values, name)
 
 

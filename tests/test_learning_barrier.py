@@ -1,7 +1,5 @@
 """SGLD on a non-quadratic loss (a harmonic trap with a Gaussian barrier) against its exact
-density propagated on a grid (nnfield.studies.learning.potential,
-nnfield.studies.learning.grid_chain,
-studies.learning_barrier).
+density propagated on a grid (nnfield.studies.learning: potential, grid_chain, barrier).
 
 The grid chain is checked where it has independent exact answers: with no barrier it must
 reproduce the linear-Gaussian theory, its mean medium entropy must equal a brute-force double

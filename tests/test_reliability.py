@@ -268,16 +268,16 @@ def test_study_estimates_do_not_depend_on_the_shard_count(study):
     """Three shards merged give the one-shard raw data and study dataset exactly."""
     from nnfield.studies import load
 
-    module = load(study)
+    runs = load(study)
     cfg = config.validate({"studies": {study: {**SHARDED[study], "shards": 1}}})
     sharded_cfg = config.validate({"studies": {study: {**SHARDED[study], "shards": 3}}})
-    whole = [module.simulate(spec, 0) for spec in config.expand(cfg)[study].values()]
-    merged = [module.merge([module.simulate(spec, k) for k in range(3)])
+    whole = [runs.simulate(spec, 0) for spec in config.expand(cfg)[study].values()]
+    merged = [runs.merge([runs.simulate(spec, k) for k in range(3)])
               for spec in config.expand(sharded_cfg)[study].values()]  # fmt: skip
     for a, b in zip(whole, merged, strict=True):
         xr.testing.assert_equal(a, b)
     options = cfg["studies"][study].get("analysis", {})
-    xr.testing.assert_equal(module.analyze(whole, options), module.analyze(merged, options))
+    xr.testing.assert_equal(runs.analyze(whole, options), runs.analyze(merged, options))
 
 
 @pytest.mark.slow

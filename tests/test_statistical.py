@@ -205,7 +205,7 @@ def test_shard_count_does_not_change_results(point_runner):
     """1 shard vs 3 shards: identical block sums (keys derive from the block index only)."""
     one = point_runner(make_spec("relu", 7, 12_000, shards=1))
     three = point_runner(make_spec("relu", 7, 12_000, shards=3))
-    for name in load("npoint").raw_variables:
+    for name in load("npoint").raw_variables():
         np.testing.assert_array_equal(one[name].values, three[name].values, err_msg=name)
     a = npoint.analyze([one], {})
     b = npoint.analyze([three], {})

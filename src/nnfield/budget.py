@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from nnfield.config import ConfigError, PointSpec
-from nnfield.engine.blocks import CHUNK_ELEMENTS  # the samplers' chunk bound
+from nnfield.engine.chunks import CHUNK_ELEMENTS  # the samplers' chunk bound
 
 MEMORY_FACTOR = 8
 """Arrays of a chunk's size alive at once (values, temporaries, JAX buffers), in float64."""

@@ -155,7 +155,8 @@ def _merge(args) -> None:
     from nnfield.studies import load
 
     study = load(args.study)
-    shards = [read_dataset(p, study=args.study, required=study.raw_variables) for p in args.shards]
+    required = study.raw_variables()
+    shards = [read_dataset(p, study=args.study, required=required) for p in args.shards]
     for path, ds in zip(args.shards, shards, strict=True):
         if args.expect and str(ds.attrs["config_sha256"]) != args.expect:
             raise DataFileError(
@@ -179,7 +180,7 @@ def _analyze(args) -> None:
     from nnfield.plan import read_plan
     from nnfield.studies import load
 
-    enable_x64()  # exact values of some analyses run JAX (the barrier potential)
+    enable_x64()  # analyses may run JAX for exact values
     study = load(args.study)
     plan = read_plan(args.plan, args.digest) if args.plan else None
     if plan is not None and args.options:
@@ -242,6 +243,9 @@ def _check_points(paths: list[Path], plan: dict | None) -> None:
 def _figure(args) -> None:
     from functools import partial
 
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display: before pyplot is imported
     from nnfield.engine.store import read_dataset
     from nnfield.figures import style
     from nnfield.studies import figure_study, load

@@ -72,22 +72,22 @@ class PointSpec:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
 
-COUNT_PARAMETERS = ("width", "networks", "block_size", "shards", "depth", "neurons", "steps",
-                    "input_dim", "train_size", "subsystems", "time_blocks")  # fmt: skip
-"""Spec parameters that count something: positive integers."""
+COUNT_PARAMETERS = ("networks", "block_size", "shards")
+"""Spec parameters of every study that count something: positive integers (each study adds its
+own, ``Study.count_parameters``)."""
 
 
 def check_spec(spec: PointSpec) -> None:
     """Refuse a hand-written point spec (``nnfield simulate --spec``) with an unknown study, a
     count that is not a positive integer, or a non-finite number, naming the parameter."""
-    from nnfield.studies import REGISTRY
+    from nnfield.studies import REGISTRY, load
 
     if spec.study not in REGISTRY:
         raise ConfigError(f"point spec {spec.name}: unknown study {spec.study!r}; known: "
                           f"{', '.join(REGISTRY)}")  # fmt: skip
     if not isinstance(spec.params, Mapping):
         raise ConfigError(f"point spec {spec.name}: params must be a mapping")
-    for name in COUNT_PARAMETERS:
+    for name in (*COUNT_PARAMETERS, *load(spec.study).count_parameters()):
         value = spec.params.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"point spec {spec.name}: parameter {name} = {value!r} must be a "

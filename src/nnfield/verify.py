@@ -125,17 +125,18 @@ def _file_jobs(study: str, specs: Sequence[nnconfig.PointSpec], required: tuple[
 def verify_study(
     study: str,
     specs: dict[str, nnconfig.PointSpec],
-    analysis: Mapping | None = None,
+    cfg: Mapping | None = None,
     workers: int | None = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Verdict:
     """Check one study's files (paths relative to the working directory) against its specs and
-    analysis options."""
+    its validated config block ``cfg`` (analysis options, figures)."""
     from nnfield.engine.store import DataFileError, points_sha256, read_raw
 
-    analysis = dict(analysis or {})
+    cfg = dict(cfg or {})
+    analysis = dict(cfg.get("analysis", {}))
     verdict = Verdict(study, points=len(specs))
-    jobs = list(_file_jobs(study, list(specs.values()), load(study).raw_variables))
+    jobs = list(_file_jobs(study, list(specs.values()), load(study).raw_variables()))
     checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,
                                "checked {done}/{total} files")  # fmt: skip
     points_bad = False
@@ -164,7 +165,7 @@ def verify_study(
         verdict.add(str(err), path if os.path.exists(path) else None)
     if points_bad:  # remade points must reach the dataset: Snakemake does not rerun a job for a
         verdict.bad_files.append(path)  # missing input while its outputs look up to date
-    for figure in load(study).figures_for({"analysis": analysis}):
+    for figure in load(study).figures_for(cfg):
         for ext in layout.FIGURE_FORMATS:
             path = Path(layout.figure_path(figure, ext))
             if points_bad:
@@ -209,7 +210,7 @@ def verify(
     os.chdir(results.parent)  # layout paths are relative to the run's working directory
     try:
         verdicts = [
-            verify_study(study, specs, cfg["studies"][study].get("analysis"), workers, progress)
+            verify_study(study, specs, cfg["studies"][study], workers, progress)
             for study, specs in nnconfig.expand(cfg).items()
         ]
         removed = _remove(sorted({f for v in verdicts for f in v.bad_files})) if remove_bad else 0

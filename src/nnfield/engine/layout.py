@@ -3,7 +3,10 @@ the Snakefile, ``nnfield verify`` and the benches)."""
 
 from __future__ import annotations
 
-from nnfield.config import PointSpec
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nnfield.config import PointSpec
 
 RESULTS = "results"
 CONFIG_RECORD = f"{RESULTS}/config.yaml"

@@ -1,12 +1,14 @@
 """The one simulate skeleton: a shard's blocks, the point's key, the study's kernel, the
 non-finite report, and the raw dataset with provenance and CF attributes.
 
-A study supplies a kernel (:class:`ShardTask` -> :class:`ShardResult`) and a table of the
-variables and coordinates it produces (:class:`Variable`: dims, long_name, units).  The skeleton
-owns everything else, so every study's raw files are laid out alike: a ``block`` dimension of
-per-block sums (blocks are i.i.d. and their keys derive from the block index, so a point's
-numbers never depend on how its blocks are split into shards), the point's provenance first
-among the global attributes, then the study's own.
+A study supplies a per-block kernel (:class:`BlockKernel`, made for one shard by its
+``prepare(task)``) and a table of the variables and coordinates it produces (:class:`Variable`:
+dims, long_name, units).  The skeleton owns everything else: the shard's block range, the
+point's key, float64, the loop over blocks with its progress line, the non-finite report and
+count, and the file's layout, so every study's raw files are laid out alike: a ``block``
+dimension of per-block sums (blocks are i.i.d. and their keys derive from the block index, so a
+point's numbers never depend on how its blocks are split into shards), the point's provenance
+first among the global attributes, then the study's own, with ``n_blocks``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import xarray as xr
 from nnfield.engine.blocks import report_nonfinite, shard_blocks
 from nnfield.engine.keys import point_key
 from nnfield.engine.precision import enable_x64
+from nnfield.engine.progress import run_with_progress
 from nnfield.engine.store import annotate, backend_name, provenance
 
 if TYPE_CHECKING:
@@ -65,13 +68,29 @@ class ShardResult:
     coords: dict[str, Any] = field(default_factory=dict)
     optional: dict[str, Any] = field(default_factory=dict)
     """Variables only some points of the study have, stored after the coordinates."""
+    store_nonfinite: bool = True
+
+
+@dataclass(frozen=True)
+class BlockKernel:
+    """A study's kernel for one shard: ``block(b)`` computes block ``b`` (on the device; the
+    engine fetches its outputs to the host), and ``finish(outputs)`` turns the outputs of the
+    shard's blocks, in block order, into the :class:`ShardResult`."""
+
+    block: Callable[[int], Any]
+    finish: Callable[[list[Any]], ShardResult]
+
+
+BLOCK = Variable(("block",), "block index (keys derive from it)")
+"""The ``block`` coordinate every raw file has (a study's table may describe it otherwise)."""
+NONFINITE = Variable(("block",), "networks in block with a non-finite number")
 
 
 def simulate_shard(
     spec: PointSpec,
     shard: int,
     progress: Callable[[str], None] | None,
-    kernel: Callable[[ShardTask], ShardResult],
+    prepare: Callable[[ShardTask], BlockKernel],
     variables: Mapping[str, Variable],
 ) -> xr.Dataset:
     """The raw dataset of shard ``shard`` (of ``params['shards']``) of ``spec``.  Switches JAX
@@ -80,7 +99,9 @@ def simulate_shard(
     p = spec.params
     blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
     task = ShardTask(spec, blocks, point_key(spec.seed, spec.study, spec.name), progress)
-    result = kernel(task)
+    kernel = prepare(task)
+    outputs = run_with_progress(kernel.block, list(blocks), p["block_size"], progress, spec.name)
+    result = kernel.finish(outputs)
     report_nonfinite(spec.name, result.nonfinite, blocks, result.nonfinite_what)
     return raw_dataset(spec, blocks, result, variables)
 
@@ -91,17 +112,32 @@ def raw_dataset(
     """The raw dataset of ``result`` (the blocks ``blocks`` of ``spec``): each variable with
     the dimensions and CF attributes of ``variables``, the provenance, then the study's
     attributes."""
-    if "n_blocks" not in result.attrs:
-        raise ValueError(f"study {spec.study}: the kernel's attrs lack n_blocks (merge needs it)")
+    n_blocks = np.int64(spec.params["networks"] // spec.params["block_size"])
+    attrs = dict(result.attrs)
+    if attrs.setdefault("n_blocks", n_blocks) != n_blocks:
+        raise ValueError(f"study {spec.study}: the kernel's n_blocks {attrs['n_blocks']} is not "
+                         f"networks // block_size = {n_blocks}")  # fmt: skip
+    nonfinite = np.asarray(result.nonfinite, dtype=np.int64)
+    if nonfinite.shape != (len(blocks),):
+        raise ValueError(f"study {spec.study}: {nonfinite.shape} non-finite counts for "
+                         f"{len(blocks)} blocks")  # fmt: skip
+    data = dict(result.data)
+    if "nonfinite" in data:
+        if not np.array_equal(np.asarray(data["nonfinite"]), nonfinite):
+            raise ValueError(f"study {spec.study}: its variable nonfinite differs from the "
+                             "non-finite counts it reports")  # fmt: skip
+    elif result.store_nonfinite:
+        data["nonfinite"] = nonfinite
+    variables = {"block": BLOCK, "nonfinite": NONFINITE, **variables}
     coords = {"block": np.asarray(list(blocks), dtype=np.int64), **result.coords}
     ds = xr.Dataset(
-        {name: _typed(spec.study, variables, name, value) for name, value in result.data.items()},
+        {name: _typed(spec.study, variables, name, value) for name, value in data.items()},
         coords={name: _typed(spec.study, variables, name, value) for name, value in coords.items()},
     )
     for name, value in result.optional.items():
         ds[name] = _typed(spec.study, variables, name, value)
     ds.attrs = provenance(spec.study, spec, backend_name())
-    ds.attrs.update(result.attrs)
+    ds.attrs.update(attrs)
     return annotate(ds, cf_attributes(variables))
 
 

@@ -5,7 +5,8 @@ A study package ``nnfield.studies.<name>`` holds, each imported only by the stag
 
 - ``schema.yaml``: its config block, as ``$defs`` (the definition named ``<name>`` is the block);
 - ``sweep.py`` (no JAX): ``check(cfg)``, ``expand(cfg) -> list[PointSpec]``, ``cost(spec) ->
-  Cost``, and optionally ``figures_for(cfg, figures)`` (which of its figures a config makes);
+  Cost``, ``figures_for(cfg, figures)`` (which of its figures a config makes) and
+  ``COUNT_PARAMETERS`` (the spec parameters that must be positive integers);
 - ``sample.py``: ``simulate(spec, shard, progress) -> Dataset`` and ``RAW_VARIABLES``;
 - ``analyze.py``: ``analyze(points, options) -> Dataset`` and ``analyze_files(paths, options,
   progress) -> Dataset`` (nnfield.engine.analysis reads the files for most studies);
@@ -76,7 +77,11 @@ class Study(Protocol):
         """The figures a block makes."""
         ...
 
-    @property
+    def count_parameters(self) -> tuple[str, ...]:
+        """Its spec parameters that must be positive integers (beyond networks, block_size and
+        shards), checked on hand-written specs (``nnfield simulate --spec``)."""
+        ...
+
     def raw_variables(self) -> tuple[str, ...]:
         """Variables every shard and point file holds."""
         ...
@@ -134,10 +139,11 @@ class PackageStudy:
         return self._module("sweep").cost(spec)
 
     def figures_for(self, cfg: Mapping[str, Any]) -> list[str]:
-        chooser = getattr(self._module("sweep"), "figures_for", None)
-        return list(self.figures) if chooser is None else chooser(cfg, self.figures)
+        return list(self._module("sweep").figures_for(cfg, self.figures))
 
-    @property
+    def count_parameters(self) -> tuple[str, ...]:
+        return tuple(self._module("sweep").COUNT_PARAMETERS)
+
     def raw_variables(self) -> tuple[str, ...]:
         return tuple(self._module("sample").RAW_VARIABLES)
 

@@ -8,6 +8,8 @@ from typing import Any
 from nnfield.config import ConfigError, PointSpec, check_blocks, number_name
 from nnfield.studies.base import Cost
 
+COUNT_PARAMETERS = ()
+
 
 def check(cfg: Mapping[str, Any]) -> None:
     if not any(cfg["input"]):
@@ -29,3 +31,7 @@ def cost(spec: PointSpec) -> Cost:
     d = len(spec.params["input"])
     return Cost(units=float(spec.params["networks"]) * d, seconds_per_unit=1e-8,
                 setup_seconds=1.0, values_per_network=d)  # fmt: skip
+
+
+def figures_for(cfg: Mapping[str, Any], figures: tuple[str, ...]) -> list[str]:
+    return list(figures)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nnfield.config import PointSpec
-from nnfield.engine.simulate import ShardResult, ShardTask, Variable, simulate_shard
+from nnfield.engine.simulate import BlockKernel, ShardResult, ShardTask, Variable, simulate_shard
 
 RAW_VARIABLES = (
     "count", "nonfinite", "g2", "g4", "z2", "z4", "logg", "logg2", "dead", "max_gg", "x",
@@ -48,17 +48,25 @@ FAMILY_ATTRS = ("activation", "cw", "cb", "input_dim")
 def simulate(spec: PointSpec, shard: int = 0,
              progress: Callable[[str], None] | None = None):  # fmt: skip
     """Raw per-layer block sums for the blocks of ``shard``."""
-    return simulate_shard(spec, shard, progress, _kernel, VARIABLES)
+    return simulate_shard(spec, shard, progress, _prepare, VARIABLES)
 
 
-def _kernel(task: ShardTask) -> ShardResult:
-    from nnfield.studies.depth.sampler import DeepMLP, run_blocks
+def _prepare(task: ShardTask) -> BlockKernel:
+    from nnfield.studies.depth.sampler import DeepMLP, make_block_function, stack_layer_sums
 
     p = task.params
     mlp = DeepMLP(p["activation"], p["width"], p["depth"], p["cw"], p["cb"], p["dtype"])
     inputs = np.asarray(p["inputs"], dtype=np.float64)
-    sums = run_blocks(mlp, inputs, task.key, task.blocks, p["block_size"], task.progress,
-                      label=task.spec.name)  # fmt: skip
+    fn = make_block_function(mlp, inputs, p["block_size"])
+
+    def finish(out: list) -> ShardResult:
+        return _result(task, inputs, stack_layer_sums(out, p["block_size"]))
+
+    return BlockKernel(lambda b: fn(task.key, b), finish)
+
+
+def _result(task: ShardTask, inputs: np.ndarray, sums) -> ShardResult:
+    p = task.params
     attrs = {k: p[k] for k in FAMILY_ATTRS}
     attrs.update(
         networks=np.int64(p["networks"]),

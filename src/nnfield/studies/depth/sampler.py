@@ -33,15 +33,15 @@ import numpy as np
 
 from nnfield import activations
 from nnfield import tuples as tup
-from nnfield.engine.blocks import divisor_chunk
+from nnfield.engine.chunks import divisor_chunk
+from nnfield.engine.nonfinite import nonfinite_rows
 from nnfield.engine.precision import require_x64
 from nnfield.engine.progress import run_with_progress
 from nnfield.engine.sharding import constrain_batch
-from nnfield.numerics import nonfinite_rows
 
 DEPTH_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "linear", "softplus", "gauss")
 """Activations of the depth study (nnfield.activations; the Gauss-net unit exp(u_a - K_aa) takes
-the infinite-width kernel diagonal of its layer, theory.deep)."""
+the infinite-width kernel diagonal of its layer, studies.depth.theory)."""
 
 
 MAX_FIELD = 7
@@ -191,6 +191,11 @@ def run_blocks(
     blocks = list(blocks)
     fn = make_block_function(mlp, inputs, block_size)
     out = run_with_progress(lambda b: fn(point_key, b), blocks, block_size, progress, label)
+    return stack_layer_sums(out, block_size)
+
+
+def stack_layer_sums(out: list[tuple], block_size: int) -> LayerSums:
+    """The :class:`LayerSums` of the per-block outputs of ``make_block_function``, in order."""
     cols = [np.stack([np.asarray(r[k]) for r in out]) for k in range(9)]
-    count = np.full(len(blocks), block_size, dtype=np.int64)
+    count = np.full(len(out), block_size, dtype=np.int64)
     return LayerSums(count, *cols[:8], cols[8].astype(np.int64))

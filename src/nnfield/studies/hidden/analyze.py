@@ -26,7 +26,7 @@ disorder of W and the time noise):
               (ensembles with one W for every network, linear f, no bias, D >= 2; from
               nnfield.theory.subsystems), with exact values.
 Study-level: exact curves along every swept parameter (curve_*), and for coupled rings the
-Onsager coefficient c2 (hidden_theory.ring_fits) against its exact value.
+Onsager coefficient c2 (studies.hidden.theory.ring_fits) against its exact value.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from nnfield.config import PointSpec
-from nnfield.engine.simulate import ShardResult, ShardTask, Variable, simulate_shard
+from nnfield.engine.simulate import BlockKernel, ShardResult, ShardTask, Variable, simulate_shard
 from nnfield.studies.hidden.weights import WeightEnsemble, subsystem_matrix
 
 RAW_VARIABLES = ("count", "medium", "system", "xbar1", "xbar2", "xbar_lag", "current_sq",
@@ -104,13 +104,12 @@ def _exact_block(weights, bias, p, averaging, solved: dict) -> dict[str, np.ndar
 def simulate(spec: PointSpec, shard: int = 0,
              progress: Callable[[str], None] | None = None):  # fmt: skip
     """Raw per-network time-block sums for the blocks of ``shard``."""
-    return simulate_shard(spec, shard, progress, _kernel, VARIABLES)
+    return simulate_shard(spec, shard, progress, _prepare, VARIABLES)
 
 
-def _kernel(task: ShardTask) -> ShardResult:
+def _prepare(task: ShardTask) -> BlockKernel:
     import jax.numpy as jnp
 
-    from nnfield.engine.progress import run_with_progress
     from nnfield.engine.sharding import shard_batch
     from nnfield.studies.hidden.dynamics import (
         component_densities,
@@ -121,7 +120,6 @@ def _kernel(task: ShardTask) -> ShardResult:
     spec, p = task.spec, task.params
     ens = weight_ensemble(p)
     n, d, size = ens.neurons, ens.subsystems, int(p["block_size"])
-    blocks = list(task.blocks)
     mixture = ens.kind == "mixture"
     comps = (component_densities(ens.mixture_components(), p["gain"], p["noise"]) if mixture
              else no_components(n))  # fmt: skip
@@ -152,7 +150,13 @@ def _kernel(task: ShardTask) -> ShardResult:
         out = fn(task.key, b, w, bb, p["gain"], p["noise"], averaging, dens, comps, x0)
         return (*out, exact)
 
-    results = run_with_progress(one_block, blocks, size, task.progress, spec.name)
+    def finish(results: list) -> ShardResult:
+        return _result(results, p, mixture, linear, averaging)
+
+    return BlockKernel(one_block, finish)
+
+
+def _result(results: list, p: Mapping, mixture: bool, linear: bool, averaging) -> ShardResult:
     col = lambda k: np.stack([np.asarray(r[k]) for r in results])  # noqa: E731
     names = ("medium", "system", "annealed_total", "annealed_medium", "xbar1", "xbar2",
              "xbar_lag", "current_sq", "finite")  # fmt: skip
@@ -176,5 +180,6 @@ def _kernel(task: ShardTask) -> ShardResult:
         data=data,
         nonfinite=(~finite).sum(1),
         nonfinite_what="results (excluded)",
-        attrs={"n_blocks": np.int64(p["networks"] // size)},
+        attrs={"n_blocks": np.int64(p["networks"] // p["block_size"])},
+        store_nonfinite=False,  # per network: the variable finite
     )

@@ -5,14 +5,14 @@ Three kinds of problem:
 - ``barrier``: one- or two-dimensional q trained by SGLD, or one-dimensional q by heavy-ball
   momentum (BAOAB; the state is then (q, p) and U means the energy U + p^2/2), on a harmonic
   trap with a Gaussian barrier (two wells, non-Gaussian p_t), against the exact density
-  propagated on a grid (studies.learning_barrier, nnfield.studies.learning.grid_chain); entropies by
+  propagated on a grid (studies.learning.barrier, studies.learning.grid_chain); entropies by
   k-NN, with the Gaussian estimate and its bias alongside;
 - ``quadratic``: U = q^T A q / 2 trained by SGLD (temperature T) or SGD-like anisotropic noise
   (nnfield.studies.learning.dynamics), every observable against the exact linear-Gaussian theory
   (nnfield.theory.thermo);
 - ``teacher_student``: networks of width N and depth L regressing a seeded teacher, trained by
-  SGLD, minibatch SGD or SGD with momentum (nnfield.studies.learning.teacher_student,
-  studies.learning_teacher).
+  SGLD, minibatch SGD or SGD with momentum (studies.learning.teacher_student,
+  studies.learning.teacher).
 Per recorded step, with delete-one-block jackknife errors:
   loss = <U>;  S = entropy of the state (nats): Gaussian, bias-corrected (quadratic: exact
   family; teacher-student: an upper bound) or k-NN (barrier), named per point by the coordinate

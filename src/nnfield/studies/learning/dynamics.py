@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnfield.engine.nonfinite import nonfinite_rows
 from nnfield.engine.precision import require_x64
 from nnfield.engine.sharding import constrain_batch
-from nnfield.numerics import nonfinite_rows
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,12 @@ def run_blocks(
     fn = make_block_function(dyn, mean0, cov0, block_size, n_records, record_every, samples,
                              center_cov)  # fmt: skip
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
+    return stack_records(out, block_size, n_records, record_every, center_cov)
+
+
+def stack_records(out: list[tuple], block_size: int, n_records: int, record_every: int,
+                  center_cov=None) -> Recorded:  # fmt: skip
+    """The :class:`Recorded` sums of the per-block outputs of ``make_block_function``."""
     cols = [np.stack([np.asarray(o[k]) for o in out]) for k in range(len(out[0]))]
     *main, nonfinite = cols[:10] if center_cov is None else cols[:9] + cols[-1:]
     extra = cols[9:13] if center_cov is not None else []

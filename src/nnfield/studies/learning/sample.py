@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nnfield.config import PointSpec
-from nnfield.engine.simulate import ShardResult, ShardTask, Variable, simulate_shard
+from nnfield.engine.simulate import BlockKernel, ShardResult, ShardTask, Variable, simulate_shard
 
 RAW_VARIABLES = ("count", "nonfinite", "loss", "loss2", "grad2", "medium", "medium2")
 """Raw variables every kind of point has (each kind adds its own)."""
@@ -91,8 +91,8 @@ def simulate(spec: PointSpec, shard: int = 0,
              progress: Callable[[str], None] | None = None):  # fmt: skip
     """Raw per-record block sums for the blocks of ``shard``."""
     if spec.params["kind"] == "teacher_student":
-        return simulate_shard(spec, shard, progress, _teacher_kernel, TEACHER_VARIABLES)
-    return simulate_shard(spec, shard, progress, _quadratic_kernel, QUADRATIC_VARIABLES)
+        return simulate_shard(spec, shard, progress, _prepare_teacher, TEACHER_VARIABLES)
+    return simulate_shard(spec, shard, progress, _prepare_quadratic, QUADRATIC_VARIABLES)
 
 
 def _attrs(p) -> dict:
@@ -102,8 +102,8 @@ def _attrs(p) -> dict:
     }
 
 
-def _quadratic_kernel(task: ShardTask) -> ShardResult:
-    from nnfield.studies.learning.dynamics import run_blocks
+def _prepare_quadratic(task: ShardTask) -> BlockKernel:
+    from nnfield.studies.learning.dynamics import make_block_function, stack_records
     from nnfield.studies.learning.problems import center_covariance, initial_ensemble, problem
 
     p = task.params
@@ -115,11 +115,14 @@ def _quadratic_kernel(task: ShardTask) -> ShardResult:
     else:
         dyn, _, _ = problem(p)
         mean0, cov0 = initial_ensemble(p)
-    n_records = p["steps"] // p["record_every"] + 1
-    rec = run_blocks(
-        dyn, mean0, cov0, task.key, task.blocks, p["block_size"], n_records, p["record_every"],
-        task.progress, task.spec.name, p["samples"], center_covariance(p),
-    )  # fmt: skip
+    n_records, center = p["steps"] // p["record_every"] + 1, center_covariance(p)
+    fn = make_block_function(dyn, mean0, cov0, p["block_size"], n_records, p["record_every"],
+                             p["samples"], center)  # fmt: skip
+    return BlockKernel(lambda b: fn(task.key, b), lambda out: _quadratic_result(
+        p, stack_records(out, p["block_size"], n_records, p["record_every"], center)))  # fmt: skip
+
+
+def _quadratic_result(p, rec) -> ShardResult:
     data = {
         "count": rec.count,
         "nonfinite": rec.nonfinite,
@@ -135,17 +138,20 @@ def _quadratic_kernel(task: ShardTask) -> ShardResult:
                        attrs=_attrs(p), coords={"step": rec.steps}, optional=disorder)  # fmt: skip
 
 
-def _teacher_kernel(task: ShardTask) -> ShardResult:
+def _prepare_teacher(task: ShardTask) -> BlockKernel:
     from nnfield.studies.learning.teacher import build, state_moments
-    from nnfield.studies.learning.teacher_student import run_blocks
+    from nnfield.studies.learning.teacher_student import make_block_function, stack_records
 
     p = task.params
     trainer, initial = build(p)
-    n_records = p["steps"] // p["record_every"] + 1
-    rec = run_blocks(
-        trainer, initial, task.key, task.blocks, p["block_size"], n_records, p["record_every"],
-        p["samples"], state_moments(p, trainer.state_dim), task.progress, task.spec.name,
-    )  # fmt: skip
+    n_records, moments = p["steps"] // p["record_every"] + 1, state_moments(p, trainer.state_dim)
+    fn = make_block_function(trainer, initial, p["block_size"], n_records, p["record_every"],
+                             p["samples"], moments)  # fmt: skip
+    return BlockKernel(lambda b: fn(task.key, b), lambda out: _teacher_result(
+        p, stack_records(out, p["block_size"], n_records, p["record_every"], moments)))  # fmt: skip
+
+
+def _teacher_result(p, rec) -> ShardResult:
     data = {"count": rec.count, "nonfinite": rec.nonfinite, **rec.sums, **rec.samples,
             "one_step_ft": rec.one_step_ft}  # fmt: skip
     return ShardResult(data=data, nonfinite=rec.nonfinite, nonfinite_what="states",

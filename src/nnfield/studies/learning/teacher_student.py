@@ -46,9 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnfield import activations
+from nnfield.engine.nonfinite import nonfinite_rows
 from nnfield.engine.precision import require_x64
 from nnfield.engine.sharding import constrain_batch
-from nnfield.numerics import nonfinite_rows
 
 ACTIVATIONS = {name: activations.REGISTRY[name].jax for name in ("tanh", "relu", "erf", "linear")}
 """The student's activations (JAX maps of nnfield.activations; relu is jax.nn.relu, whose
@@ -406,6 +406,12 @@ def run_blocks(trainer: Trainer, initial: InitialEnsemble, key, blocks, block_si
     fn = make_block_function(trainer, initial, block_size, n_records, record_every, samples,
                              state_moments)  # fmt: skip
     out = run_with_progress(lambda b: fn(key, b), list(blocks), block_size, progress, label)
+    return stack_records(out, block_size, n_records, record_every, state_moments)
+
+
+def stack_records(out: list[dict], block_size: int, n_records: int, record_every: int,
+                  state_moments: bool = True) -> Recorded:  # fmt: skip
+    """The :class:`Recorded` sums of the per-block outputs of ``make_block_function``."""
     stacked = {k: np.stack([np.asarray(o[k]) for o in out]) for k in out[0]}
     samples_arr = {k: stacked.pop(k) for k in SAMPLES}
     nonfinite = stacked.pop("nonfinite")

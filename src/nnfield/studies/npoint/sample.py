@@ -11,7 +11,7 @@ import numpy as np
 from nnfield import tuples as tup
 from nnfield.config import PointSpec
 from nnfield.engine import simulate as engine
-from nnfield.engine.simulate import ShardResult, ShardTask, Variable, simulate_shard
+from nnfield.engine.simulate import BlockKernel, ShardResult, ShardTask, Variable, simulate_shard
 
 RAW_VARIABLES = (
     "count", "nonfinite", "sum_f", "sum_f2", "sum_f4", "sum_f6", "max_f4", "max_f6", "x",
@@ -53,12 +53,14 @@ def tuple_arrays(n_inputs: int) -> dict[str, np.ndarray]:
 def simulate(spec: PointSpec, shard: int = 0,
              progress: Callable[[str], None] | None = None):  # fmt: skip
     """Raw block sums for the blocks of ``shard`` (of ``params['shards']``)."""
-    return simulate_shard(spec, shard, progress, _kernel, VARIABLES)
+    return simulate_shard(spec, shard, progress, _prepare, VARIABLES)
 
 
-def _kernel(task: ShardTask) -> ShardResult:
+def _prepare(task: ShardTask) -> BlockKernel:
+    import jax.numpy as jnp
+
     from nnfield.studies.npoint.networks import SingleLayer
-    from nnfield.studies.npoint.sampler import run_blocks
+    from nnfield.studies.npoint.sampler import make_block_function, stack_block_sums
 
     p = task.params
     inputs = np.asarray(p["inputs"], dtype=np.float64)
@@ -66,11 +68,13 @@ def _kernel(task: ShardTask) -> ShardResult:
         p["arch"], p["width"], p["input_dim"],
         p["sigma_w0"], p["sigma_b0"], p["sigma_w1"], p["sigma_b1"], p["dtype"],
     )  # fmt: skip
-    sums = run_blocks(
-        net, inputs, task.key, task.blocks, p["block_size"], task.progress,
-        label=task.spec.name, estimator=p["estimator"],
-    )  # fmt: skip
-    return _result(task.spec, inputs, sums)
+    fn = make_block_function(net, inputs.shape[0], p["block_size"], p["estimator"])
+    x = jnp.asarray(inputs)
+
+    def finish(outputs: list) -> ShardResult:
+        return _result(task.spec, inputs, stack_block_sums(outputs))
+
+    return BlockKernel(lambda b: fn(task.key, b, x), finish)
 
 
 def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnfield import tuples as tup
-from nnfield.engine.blocks import divisor_chunk
+from nnfield.engine.chunks import divisor_chunk
 from nnfield.engine.precision import require_x64
 from nnfield.engine.progress import run_with_progress
 from nnfield.engine.sharding import constrain_batch
@@ -171,6 +171,10 @@ def run_blocks(
     fn = make_block_function(net, inputs.shape[0], block_size, estimator)
     x = jnp.asarray(inputs)
     results = run_with_progress(lambda b: fn(point_key, b, x), blocks, block_size, progress, label)
+    return stack_block_sums(results)
+
+
+def stack_block_sums(results: list[tuple]) -> BlockSums:
+    """The :class:`BlockSums` of the per-block outputs of ``make_block_function``, in order."""
     columns = list(zip(*results, strict=True)) if results else [[]] * 8
-    arrays = [np.asarray(col) for col in columns]
-    return BlockSums(*arrays)
+    return BlockSums(*[np.asarray(col) for col in columns])

@@ -20,6 +20,8 @@ from nnfield.config import (
 )
 from nnfield.studies.base import Cost
 
+COUNT_PARAMETERS = ("width", "input_dim")
+"""Spec parameters that count something: positive integers."""
 SETUP_SECONDS = 2.0
 """Per task: compilation (or a cache load) and set-up."""
 SECONDS_PER_UNIT = 1.3e-9

@@ -1,4 +1,5 @@
-"""Numerical guards shared by the simulate kernels."""
+"""Non-finite guards inside the simulate kernels (JAX): which networks of a chunk hold a NaN or
+inf; the host-side reports and the removal of such blocks are in nnfield.engine.blocks."""
 
 from __future__ import annotations
 
