@@ -224,3 +224,23 @@ def test_float64_is_switched_on_by_the_entry_points_not_by_imports():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)  # fmt: skip
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+def test_the_skeleton_refuses_wrong_counts_and_empty_shards_by_name():
+    """Wrong non-finite counts are refused as such even when some are non-zero (before they
+    are reported), and a shard without blocks is refused naming the keys that make it."""
+
+    def prepare(task):
+        def finish(outputs):
+            return ShardResult(data={"count": np.asarray(outputs)},
+                               nonfinite=np.ones(len(outputs) + 1, dtype=np.int64),
+                               nonfinite_what="outputs", attrs={})  # fmt: skip
+
+        return BlockKernel(lambda b: b, finish)
+
+    spec = PointSpec("toy", "p~1", 0, {"networks": 4, "block_size": 2, "shards": 1})
+    with pytest.raises(ValueError, match=r"\(3,\) non-finite counts for 2 blocks"):
+        simulate_shard(spec, 0, None, prepare, TABLE)
+    empty = PointSpec("toy", "p~1", 0, {"networks": 2, "block_size": 2, "shards": 2})
+    with pytest.raises(ConfigError, match=r"shard 0 of 2 has no blocks \(networks 2 // block_size"):
+        simulate_shard(empty, 0, None, prepare, TABLE)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from nnfield.config import ConfigError
 from nnfield.engine.blocks import report_nonfinite, shard_blocks
 from nnfield.engine.keys import point_key
 from nnfield.engine.precision import enable_x64
@@ -47,7 +48,6 @@ class ShardTask:
     spec: PointSpec
     blocks: range
     key: Any
-    progress: Callable[[str], None] | None = None
 
     @property
     def params(self) -> Mapping[str, Any]:
@@ -56,10 +56,11 @@ class ShardTask:
 
 @dataclass
 class ShardResult:
-    """What a kernel returns: arrays with a leading ``block`` axis (or none, for per-point
-    values such as the inputs), coordinates other than ``block``, the study's global attributes
-    (after the provenance; ``n_blocks`` among them), and per block the count of networks with a
-    non-finite number, reported as ``nonfinite_what``."""
+    """What a kernel's ``finish`` returns: arrays with a leading ``block`` axis (or none, for
+    per-point values such as the inputs), coordinates other than ``block``, the study's global
+    attributes (after the provenance; the engine adds ``n_blocks``, and refuses one that is not
+    networks // block_size), and per block the count of networks with a non-finite number,
+    reported as ``nonfinite_what``."""
 
     data: dict[str, Any]
     nonfinite: np.ndarray
@@ -69,6 +70,8 @@ class ShardResult:
     optional: dict[str, Any] = field(default_factory=dict)
     """Variables only some points of the study have, stored after the coordinates."""
     store_nonfinite: bool = True
+    """Store the counts as the variable ``nonfinite`` (unless ``data`` holds it, which must then
+    equal them); false for a study that stores per-network ``finite`` flags instead."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,27 @@ def simulate_shard(
     enable_x64()
     p = spec.params
     blocks = shard_blocks(p["networks"] // p["block_size"], shard, p["shards"])
-    task = ShardTask(spec, blocks, point_key(spec.seed, spec.study, spec.name), progress)
+    if not blocks:
+        raise ConfigError(
+            f"point spec {spec.study}/{spec.name}: shard {shard} of {p['shards']} has no blocks "
+            f"(networks {p['networks']} // block_size {p['block_size']} = "
+            f"{p['networks'] // p['block_size']} blocks); give each shard at least one"
+        )
+    task = ShardTask(spec, blocks, point_key(spec.seed, spec.study, spec.name))
     kernel = prepare(task)
     outputs = run_with_progress(kernel.block, list(blocks), p["block_size"], progress, spec.name)
     result = kernel.finish(outputs)
-    report_nonfinite(spec.name, result.nonfinite, blocks, result.nonfinite_what)
+    report_nonfinite(spec.name, _counts(spec, blocks, result), blocks, result.nonfinite_what)
     return raw_dataset(spec, blocks, result, variables)
+
+
+def _counts(spec: PointSpec, blocks: range, result: ShardResult) -> np.ndarray:
+    """The kernel's per-block non-finite counts, refused unless one per block."""
+    nonfinite = np.asarray(result.nonfinite, dtype=np.int64)
+    if nonfinite.shape != (len(blocks),):
+        raise ValueError(f"study {spec.study}: {nonfinite.shape} non-finite counts for "
+                         f"{len(blocks)} blocks")  # fmt: skip
+    return nonfinite
 
 
 def raw_dataset(
@@ -117,10 +135,7 @@ def raw_dataset(
     if attrs.setdefault("n_blocks", n_blocks) != n_blocks:
         raise ValueError(f"study {spec.study}: the kernel's n_blocks {attrs['n_blocks']} is not "
                          f"networks // block_size = {n_blocks}")  # fmt: skip
-    nonfinite = np.asarray(result.nonfinite, dtype=np.int64)
-    if nonfinite.shape != (len(blocks),):
-        raise ValueError(f"study {spec.study}: {nonfinite.shape} non-finite counts for "
-                         f"{len(blocks)} blocks")  # fmt: skip
+    nonfinite = _counts(spec, blocks, result)
     data = dict(result.data)
     if "nonfinite" in data:
         if not np.array_equal(np.asarray(data["nonfinite"]), nonfinite):

@@ -6,7 +6,8 @@ A study package ``nnfield.studies.<name>`` holds, each imported only by the stag
 - ``schema.yaml``: its config block, as ``$defs`` (the definition named ``<name>`` is the block);
 - ``sweep.py`` (no JAX): ``check(cfg)``, ``expand(cfg) -> list[PointSpec]``, ``cost(spec) ->
   Cost``, ``figures_for(cfg, figures)`` (which of its figures a config makes) and
-  ``COUNT_PARAMETERS`` (the spec parameters that must be positive integers);
+  ``COUNT_PARAMETERS`` (its spec parameters that must be positive integers, beyond networks,
+  block_size and shards);
 - ``sample.py``: ``simulate(spec, shard, progress) -> Dataset`` and ``RAW_VARIABLES``;
 - ``analyze.py``: ``analyze(points, options) -> Dataset`` and ``analyze_files(paths, options,
   progress) -> Dataset`` (nnfield.engine.analysis reads the files for most studies);

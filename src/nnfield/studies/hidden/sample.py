@@ -129,7 +129,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
     )  # fmt: skip
     averaging = subsystem_matrix(n, d)
     linear = p["activation"] == "linear"
-    solved: dict[bytes, tuple] = {}
+    solved: dict[bytes, dict] = {}  # exact_network of each distinct weight matrix
 
     replicas = int(p.get("initial_states", 1))
     draws = size // replicas
