@@ -85,7 +85,7 @@ class BlockKernel:
 
 
 BLOCK = Variable(("block",), "block index (keys derive from it)")
-"""The ``block`` coordinate every raw file has (a study's table may describe it otherwise)."""
+"""The ``block`` coordinate every raw file has (the studies' tables leave it to the engine)."""
 NONFINITE = Variable(("block",), "networks in block with a non-finite number")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from nnfield.studies.base import Study
@@ -21,6 +22,7 @@ REGISTRY: dict[str, str] = {
 STUDIES = tuple(REGISTRY)
 
 
+@cache  # checked once per study: batching and the cost limits ask for every point
 def load(study: str) -> Study:
     """The registered study ``study``."""
     if study not in REGISTRY:

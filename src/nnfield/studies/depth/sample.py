@@ -32,7 +32,6 @@ VARIABLES = {
     "dead": Variable(_INPUTS, "networks with G^(l)_aa = 0 (all previous units off)"),
     "max_gg": Variable(_INPUTS, "largest single-network (G^(l)_aa)^2 in block"),
     "x": Variable(("input", "component"), "network input"),
-    "block": Variable(("block",), "block index (keys derive from it)"),
     "layer": Variable(("layer",),
                       "layer l (number of weight matrices applied; z^(1) = b + W x)"),
     "width": Variable((), "hidden-layer width N"),

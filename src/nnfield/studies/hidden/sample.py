@@ -43,7 +43,6 @@ VARIABLES = {
     "subsystem_mean_exact": Variable(_SUB, "exact stationary mean of the subsystem averages"),
     "subsystem_lag_exact": Variable(_SUB2, "exact lag-1 covariance E[xbar_t xbar_{t+1}^T] - "
                                     "mean mean^T"),
-    "block": Variable(("block",), "block index (keys derive from it)"),
     "member": Variable(("member",), "network within its block"),
     "time_block": Variable(("time_block",), "block of the measured trajectory"),
     "subsystem": Variable(("subsystem",), "subsystem mu"),

@@ -17,14 +17,13 @@ RAW_VARIABLES = ("count", "nonfinite", "loss", "loss2", "grad2", "medium", "medi
 """Raw variables every kind of point has (each kind adds its own)."""
 
 _B, _R = ("block",), ("block", "step")
-_COMMON = {
+_COUNTS = {
     "count": Variable(_B, "networks in block"),
     "nonfinite": Variable(_B, "networks in block whose state or medium entropy became NaN/inf"),
-    "step": Variable(("step",), "training step of the record"),
-    "block": Variable(_B, "block index (keys derive from it)"),
 }
+_STEP = {"step": Variable(("step",), "training step of the record")}
 QUADRATIC_VARIABLES = {
-    **dict(list(_COMMON.items())[:2]),
+    **_COUNTS,
     "q1": Variable((*_R, "dim"),
                    "sum over networks of the state q (the trainable variables; (q, p) for "
                    "momentum)"),
@@ -43,12 +42,12 @@ QUADRATIC_VARIABLES = {
                              "q of the sampled networks (the first of each block)"),
     "sample_medium": Variable((*_R, "sample"),
                               "accumulated medium entropy of the sampled networks", "nats"),
-    **dict(list(_COMMON.items())[2:]),
+    **_STEP,
 }  # fmt: skip
 """Variables of quadratic and barrier points: dimensions, long_name, units."""
 
 TEACHER_VARIABLES = {
-    **dict(list(_COMMON.items())[:2]),
+    **_COUNTS,
     "z1": Variable((*_R, "dim"),
                    "sum over networks of the state x (theta, then p for momentum)"),
     "zz": Variable((*_R, "dim", "dim2"), "sum over networks of x x^T"),
@@ -80,7 +79,7 @@ TEACHER_VARIABLES = {
         "sums over networks of w and w^2 (moment 0, 1), w = exp(-[ln p0(x_0) - "
         "ln p0(eps x_1) + Delta s_medium]) of the first step (<w> = 1 exactly)",
     ),
-    **dict(list(_COMMON.items())[2:]),
+    **_STEP,
 }  # fmt: skip
 """Variables of teacher-student points: dimensions, long_name, units."""
 

@@ -32,7 +32,6 @@ VARIABLES = {
     "max_f4": Variable(("block",), "largest single-network mean over inputs of f(x_a)^4 in block"),
     "max_f6": Variable(("block",), "largest single-network mean over inputs of f(x_a)^6 in block"),
     "x": Variable(("input", "component"), "network input"),
-    "block": Variable(("block",), "block index (keys derive from it)"),
     "width": Variable((), "hidden-layer width N"),
     "family": Variable((), "architecture family (config name)"),
     **{f"tuple{k}_inputs": Variable((f"tuple{k}", f"slot{k}"),
