@@ -119,4 +119,10 @@ def test_the_studies_offer_exactly_their_registry_entries():
     assert offered <= set(activations.REGISTRY)
     assert all(activations.REGISTRY[n].unit_m2 is not None for n in activations.SINGLE_LAYER)
     zero = {n: activations.zero_at_origin(n) for n in activations.SINGLE_LAYER}
-    assert zero == {"relu": True, "erf": True, "gauss": False, "softplus": False}
+    assert zero == {
+        "relu": True,
+        "erf": True,
+        "gauss": False,
+        "softplus": False,
+        "cos": False,
+    }

@@ -34,7 +34,9 @@ SIGMAS = {
     "erf": {"sigma_w0": 2.0, "sigma_b0": 0.5},
     "gauss": {"sigma_w0": 0.5, "sigma_b0": 0.3},
     "softplus": {"sigma_w0": 1.5, "sigma_b0": 0.5},  # a registry entry with no closed form
+    "cos": {"sigma_w0": 1.5, "sigma_b0": 0.0, "sigma_b1": 0.3},  # uniform phase b0 (cos-net)
 }
+ARCHS = list(SIGMAS)
 
 
 def exact_for(spec):
@@ -68,7 +70,7 @@ def power(out, name: str, exact: np.ndarray) -> float:
 
 @pytest.mark.parametrize("estimator", ["brute", "conditional"])
 @pytest.mark.parametrize("width", [2, 10, 100])
-@pytest.mark.parametrize("arch", ["relu", "erf", "gauss", "softplus"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_correlators_match_exact_finite_width(arch, width, estimator, point_runner):
     spec = make_spec(arch, width, NETWORKS[width], estimator=estimator, **SIGMAS[arch])
     out, th = analyse(spec, point_runner(spec))
@@ -91,7 +93,7 @@ def test_correlators_match_exact_finite_width(arch, width, estimator, point_runn
     assert abs(z) < crit, f"tuple-averaged dev4 off by {z:.1f} s.e."
 
 
-@pytest.mark.parametrize("arch", ["relu", "erf", "gauss", "softplus"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_wrong_g6_is_rejected(arch, point_runner):
     """The G6 test can fail: at N = 10 the conditional estimator's G6_conn rejects a vanishing
     G6_conn and (erf, gauss) the cumulant with its + 2 sum_15 m2 m2 m2 term dropped, while the
@@ -131,7 +133,7 @@ def test_conditional_estimator_is_more_precise(arch, point_runner):
     ("arch", "estimator", "networks"),
     [("relu", "brute", 400_000), ("erf", "brute", 400_000), ("gauss", "brute", 400_000),
      ("relu", "conditional", 40_000), ("erf", "conditional", 40_000),
-     ("gauss", "conditional", 40_000)],
+     ("gauss", "conditional", 40_000), ("cos", "conditional", 40_000)],
 )  # fmt: skip
 def test_wrong_width_normalisation_is_detected(arch, estimator, networks, point_runner):
     """Replacing 1/N by 1/(N+1) in G4_conn (a 33% error at N = 2) must be rejected.

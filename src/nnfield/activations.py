@@ -10,7 +10,11 @@ An entry carries, for one activation phi:
   covariance k (the single-layer GP kernel over sw1^2): a closed form where one exists, else
   (softplus) a tensor Gauss-Hermite rule;
 - ``normalised``: the Gauss-net unit exp(u - K_xx), which also takes the preactivation
-  variance K_xx of its input (``offset``); every other entry ignores the offset.
+  variance K_xx of its input (``offset``); every other entry ignores the offset;
+- ``phase_m2``: set for an activation whose single-layer prior draws the first-layer bias as a
+  uniform phase, b0 ~ U(-pi, pi), instead of N(0, sb0^2) (the cos-net): E[phi(u_x) phi(u_y)]
+  averaged over that phase, with (kx, ky, k) the covariance of the weight part W0 . x alone.
+  ``unit_m2`` keeps the Gaussian-preactivation contract (the depth recursions use it).
 
 Conventions follow docs/physics.md sections 1 and 2.  ``tests/test_activations.py`` checks, for
 every entry, that the sampled E[phi phi] agrees with the theory (closed form and quadrature) and
@@ -41,6 +45,12 @@ class Activation:
     unit_m2: Callable | None = None
     normalised: bool = False
     closed_form: bool = False  # unit_m2 is a closed form (cheap over many point pairs)
+    phase_m2: Callable | None = None  # uniform-phase bias prior (cos-net); see module docstring
+
+    @property
+    def uniform_phase(self) -> bool:
+        """The single-layer prior draws b0 ~ U(-pi, pi) (docs/physics.md section 7)."""
+        return self.phase_m2 is not None
 
     def jax_at(self, offset=0.0) -> Callable:
         """The JAX map at a layer whose preactivation variance is ``offset`` (Gauss-net only)."""
@@ -85,6 +95,23 @@ def _jax_softplus(u):
     import jax
 
     return jax.nn.softplus(u)
+
+
+def _jax_cos(u):
+    import jax.numpy as jnp
+
+    return jnp.cos(u)
+
+
+def _cos_m2(k, kx, ky):
+    """Gaussian (u_x, u_y): E[cos u_x cos u_y] = exp(-(kx + ky)/2) cosh(k)."""
+    return np.exp(-0.5 * _pairwise(np.add, kx, ky)) * np.cosh(k)
+
+
+def _cos_phase_m2(k, kx, ky):
+    """Uniform phase b: E[cos(u_x + b) cos(u_y + b)] = exp(-(kx + ky - 2 k)/2) / 2, a function
+    of the weights' increment variance only (translation invariant for W0 . x)."""
+    return 0.5 * np.exp(-0.5 * _pairwise(np.add, kx, ky) + k)
 
 
 def _softplus(u):
@@ -190,6 +217,15 @@ REGISTRY: dict[str, Activation] = {
         Activation(
             "linear", lambda u: u, lambda u: u, np.ones_like, unit_m2=_linear_m2, closed_form=True
         ),
+        Activation(
+            "cos",
+            _jax_cos,
+            np.cos,
+            lambda u: -np.sin(u),
+            unit_m2=_cos_m2,
+            closed_form=True,
+            phase_m2=_cos_phase_m2,
+        ),
         Activation("softplus", _jax_softplus, _softplus, _expit, unit_m2=_hermite_m2(_softplus)),
         Activation(
             "gauss",
@@ -204,7 +240,7 @@ REGISTRY: dict[str, Activation] = {
 }
 """Every activation nnfield knows, by name."""
 
-SINGLE_LAYER = ("relu", "erf", "gauss", "softplus")
+SINGLE_LAYER = ("relu", "erf", "gauss", "softplus", "cos")
 """The npoint study's activations (the schema's enum of ``arch``): those whose finite-width
 correlators are tested against Monte Carlo (tests/test_statistical.py).  Any entry with a
 ``unit_m2`` has the exact theory: a new one needs its name here, in the schema, and its test."""

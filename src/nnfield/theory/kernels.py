@@ -1,7 +1,8 @@
 """Infinite-width (GP) kernels of single-hidden-layer networks (closed forms where they exist).
 
 Network (docs/physics.md section 1): f(x) = b1 + sum_i W1_i h_i(x), h_i(x) = phi(W0_i . x + b0_i),
-W0 ~ N(0, sw0^2/d), b0 ~ N(0, sb0^2), W1 ~ N(0, sw1^2/N), b1 ~ N(0, sb1^2).  The preactivation
+W0 ~ N(0, sw0^2/d), b0 ~ N(0, sb0^2), W1 ~ N(0, sw1^2/N), b1 ~ N(0, sb1^2); the cos-net draws
+b0 ~ U(-pi, pi) instead (docs/physics.md section 7).  The preactivation
 covariance is k(x, y) = sb0^2 + sw0^2 x.y / d.  Inputs are arrays of shape (n_inputs, d).
 """
 
@@ -36,7 +37,10 @@ def unit_m2_cross(arch: str, x: np.ndarray, y: np.ndarray, sw0: float, sb0: floa
     ky = sb0**2 + sw0**2 * np.sum(y * y, axis=1) / d
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    return REGISTRY[arch].unit_m2(k, kx, ky)  # closed form (softplus: quadrature), activations
+    act = REGISTRY[arch]
+    if act.uniform_phase:  # cos-net: b0 ~ U(-pi, pi), sb0 drops out of the phase average
+        return act.phase_m2(k, kx, ky)
+    return act.unit_m2(k, kx, ky)  # closed form (softplus: quadrature), activations
 
 
 def gp_kernel(

@@ -3,6 +3,10 @@
 The preactivations u(x) = W0 . x + b0 of one unit are jointly Gaussian with covariance
 k(x, y) = sb0^2 + sw0^2 x.y/d (rank r <= d + 1), so u = L z with z ~ N(0, I_r).
 - gauss: closed form, m_k = exp(1/2 sum_ij k_ij - sum_i k_ii) over the tuple's entries.
+- cos (the cos-net, b0 ~ U(-pi, pi)): closed form.  Each cosine is two exponentials, and the
+  phase average keeps only the sign vectors e in {+1, -1}^k with sum_i e_i = 0:
+  m_k = 2^-k sum_(balanced e) exp(-1/2 e^T k e) (docs/physics.md section 7).  Odd moments
+  vanish, sb0 drops out, and m_k depends on differences of inputs only.
 - relu: homogeneous of degree 1, so with z = rho (cos t, sin t) the radial part is the exact
   moment E[rho^k] = 2^(k/2) Gamma(1 + k/2) and the angular integrand is a product of clipped
   cosines; Gauss-Legendre on the arcs between its kinks is exact to rounding.  Needs r <= 2
@@ -156,6 +160,28 @@ def _smooth_quadrature(lmat: np.ndarray, t6, phi) -> tuple[UnitQuadrature, float
     return fine, accuracy
 
 
+def _balanced_signs(order: int) -> np.ndarray:
+    """Every e in {+1, -1}^order with sum(e) = 0, as rows."""
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=order))).reshape(-1, order)
+    return signs[signs.sum(1) == 0]
+
+
+def _cos_moments(k: np.ndarray, tuples: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """E[prod_i cos(u_(a_i) + b)] with u ~ N(0, k) and b ~ U(-pi, pi) (the cos-net unit):
+    2^-order sum over balanced signs e of exp(-1/2 e^T k_sub e), k_sub the tuple's block of k."""
+    order = tuples.shape[1]
+    if order % 2:
+        return np.zeros(tuples.shape[0])
+    signs = _balanced_signs(order)  # (E, order)
+    out = np.empty(tuples.shape[0])
+    for start in range(0, tuples.shape[0], chunk):
+        rows = tuples[start : start + chunk]
+        sub = k[rows[:, :, None], rows[:, None, :]]  # (T, order, order)
+        quad = np.einsum("ei,tij,ej->te", signs, sub, signs)
+        out[start : start + chunk] = np.exp(-0.5 * quad).sum(1) / 2.0**order
+    return out
+
+
 class UnitMoments:
     """Joint moments of one hidden unit of a single-layer network at fixed inputs.
 
@@ -172,7 +198,7 @@ class UnitMoments:
         self.accuracy = 0.0  # max abs error bound of the quadrature (0: closed form or exact)
         if arch == "relu":
             self._quad = _relu_quadrature(_factor(self.k))
-        elif arch != "gauss":  # smooth: erf, softplus (nnfield.activations)
+        elif arch not in ("gauss", "cos"):  # smooth: erf, softplus (nnfield.activations)
             from nnfield.activations import REGISTRY
             from nnfield.tuples import sorted_tuples
 
@@ -186,6 +212,8 @@ class UnitMoments:
     def moments(self, tuples: np.ndarray) -> np.ndarray:
         """m_k(tuple) for each row of the int array ``tuples`` (T, k)."""
         tuples = np.asarray(tuples)
+        if self.arch == "cos":
+            return _cos_moments(self.k, tuples)
         if self.arch == "gauss":
             sub = self.k[tuples[:, :, None], tuples[:, None, :]]  # (T, k, k)
             diag = np.diagonal(sub, axis1=1, axis2=2)

@@ -46,10 +46,26 @@ def _theory(attrs: Mapping, inputs: np.ndarray):
             str(attrs["arch"]), inputs,
             float(attrs["sigma_w0"]), float(attrs["sigma_b0"]),
             float(attrs["sigma_w1"]), float(attrs["sigma_b1"]),
+            _scale_shape(attrs),
         )  # fmt: skip
     except TheoryUnavailable as err:
         log.warning("no exact theory for %s: %s", attrs.get("point"), err)
         return None
+
+
+def _scale_shape(attrs: Mapping) -> float | None:
+    """The Gamma shape of a shared readout scale, or None (independent readout weights)."""
+    shape = attrs.get("readout_scale_shape")
+    return None if shape is None else float(shape)
+
+
+def _limits(exact) -> dict[int, float]:
+    """Exact dev4 and dev6 as N -> infinity: 0 for independent parameters (and where no exact
+    theory exists), Var(s^2)-driven plateaus for a shared readout scale."""
+    if exact is None or exact.scale_shape is None:
+        return {4: 0.0, 6: 0.0}
+    th = exact.at_width(np.inf)
+    return {4: float((th.G4_conn / th.G4_gp).mean()), 6: float((th.G6_conn / th.G6_gp).mean())}
 
 
 def _diagonal_rows(n_inputs: int, order: int) -> np.ndarray:
@@ -239,6 +255,12 @@ ANALYSIS_META = {
     "G6_conn_exact": ("exact finite-width connected G6 (order 1/N^2)", "1"),
     "dev4_exact": ("exact tuple-averaged G4_conn / G4_gp", "1"),
     "dev6_exact": ("exact tuple-averaged G6_conn / G6_gp", "1"),
+    "dev4_limit": ("exact tuple-averaged G4_conn / G4_gp as N -> infinity", "1"),
+    "dev6_limit": ("exact tuple-averaged G6_conn / G6_gp as N -> infinity", "1"),
+    "readout_scale_shape": (
+        "Gamma shape a of the shared readout scale s^2 (Var s^2 = 1/a; inf: s = 1)",
+        "1",
+    ),
     "skew4": ("estimated skewness of the sampling distribution of dev4", "1"),
     "skew6": ("estimated skewness of the sampling distribution of dev6", "1"),
     "influence4": ("largest single network's shift of mean f^4, in standard errors", "1"),
@@ -255,10 +277,16 @@ ANALYSIS_META = {
     "G4_conn_zcrit": ("Bonferroni Student-t critical value for G4_conn_maxz (blocks - 1 dof)", "1"),
     "G6_conn_maxz": ("max |z| of G6_conn against its exact value over tuples", "1"),
     "G6_conn_zcrit": ("Bonferroni Student-t critical value for G6_conn_maxz (blocks - 1 dof)", "1"),
-    "slope4": ("fitted exponent s of dev4 = A N^s (widths not flagged heavy-tailed)", "1"),
+    "slope4": (
+        "fitted exponent s of dev4 - dev4_limit = A N^s (widths not flagged heavy-tailed)",
+        "1",
+    ),
     "slope4_se": ("standard error of slope4", "1"),
     "slope4_chi2dof": ("chi^2 per degree of freedom of the dev4 power-law fit", "1"),
-    "slope6": ("fitted exponent s of dev6 = A N^s (widths not flagged heavy-tailed)", "1"),
+    "slope6": (
+        "fitted exponent s of dev6 - dev6_limit = A N^s (widths not flagged heavy-tailed)",
+        "1",
+    ),
     "slope6_se": ("standard error of slope6", "1"),
     "slope6_chi2dof": ("chi^2 per degree of freedom of the dev6 power-law fit", "1"),
     "x": ("network input", "1"),
@@ -361,7 +389,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         sigmas = (
             float(group[0].attrs[k]) for k in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1")
         )
-        prior_key = (str(group[0].attrs["arch"]), inputs.tobytes(), inputs.shape, *sigmas)
+        prior_key = (str(group[0].attrs["arch"]), inputs.tobytes(), inputs.shape, *sigmas,
+                     _scale_shape(group[0].attrs))  # fmt: skip
         if prior_key not in theory_cache:  # families differing only in estimator share it
             theory_cache[prior_key] = _theory(group[0].attrs, inputs)
         exact = theory_cache[prior_key]
@@ -376,11 +405,12 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
             log.info("analysed %s (%d/%d)", ds.attrs.get("point", ""), i + 1, len(group))
         fam = xr.concat(per_width, dim="width", coords="minimal", compat="override")
         fam = fam.assign_coords(width=[int(d["width"]) for d in group])
+        limits = _limits(exact)
         for order, guess in ((4, -1.0), (6, -2.0)):
             trusted = fam[f"heavy_tail{order}"].values == 0  # flagged error bars are not used
-            s, se, chi2 = fit_power_law(
+            s, se, chi2 = fit_power_law(  # the finite-width part: minus the exact N -> inf limit
                 fam["width"].values[trusted],
-                fam[f"dev{order}"].values[trusted],
+                fam[f"dev{order}"].values[trusted] - limits[order],
                 fam[f"dev{order}_se"].values[trusted],
                 guess,
             )
@@ -401,6 +431,10 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         for key in ("sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1"):
             fam[key] = ((), float(attrs[key]))
         fam["input_dim"] = ((), int(attrs["input_dim"]))
+        shape = _scale_shape(attrs)
+        fam["readout_scale_shape"] = ((), np.inf if shape is None else shape)
+        fam["dev4_limit"] = ((), limits[4])
+        fam["dev6_limit"] = ((), limits[6])
         fam["estimator"] = ((), str(attrs.get("estimator", "brute")))
         families.append(fam.expand_dims(family=[family]))
     study = xr.concat(families, dim="family", join="outer", coords="minimal", compat="override")

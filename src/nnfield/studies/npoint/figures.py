@@ -3,7 +3,9 @@
 One panel per architecture family, log-log.  Points are the signed Monte Carlo estimates with
 jackknife error bars; points consistent with zero (below 2 standard errors) are drawn as upper
 limits at estimate + 2 s.e.  Lines are the exact finite-width values, the dotted lines the
-ensemble noise floor (one standard error), and the legend carries the fitted exponents.
+ensemble noise floor (one standard error), and the legend carries the fitted exponents.  A family
+with a shared readout scale tends to a nonzero plateau (dashed, exact), and its exponents are
+those of the finite-width part m - m_inf.
 Estimates flagged heavy-tailed are hollow and annotated: their error bars are not trustworthy,
 and they are left out of the slope fits.
 """
@@ -32,9 +34,11 @@ def _panel(ax, fam: xr.Dataset) -> None:
         any_heavy |= bool(heavy.any())
         signif = ok & (value > 2 * err)
         slope, slope_se = float(fam[f"slope{order}"]), float(fam[f"slope{order}_se"])
+        plateau = float(fam[f"dev{order}_limit"]) if f"dev{order}_limit" in fam else 0.0
         label = f"$m_{order}$ (MC)"
         if math.isfinite(slope):
-            label += f", slope {slope:.2f} ± {slope_se:.2f}"
+            of = rf" of $m_{order} - m_{order}^\infty$" if plateau > 0 else ""
+            label += f", slope{of} {slope:.2f} ± {slope_se:.2f}"
         pending_label = label  # the first set of markers drawn carries the legend entry
         for mask, face in ((signif & ~heavy, color), (signif & heavy, "none")):
             if mask.any():
@@ -53,6 +57,9 @@ def _panel(ax, fam: xr.Dataset) -> None:
             if good.any():
                 ax.plot(widths[good], exact[good], "-", color=color, alpha=0.8,
                         label=f"exact finite-N $m_{order}$")  # fmt: skip
+        if plateau > 0:  # shared readout scale: non-Gaussian at every width
+            ax.axhline(plateau, ls="--", color=color, alpha=0.8,
+                       label=rf"$N\to\infty$ plateau $m_{order}^\infty$ (exact)")  # fmt: skip
         floor = np.where(ok, err, np.nan)
         ax.plot(widths, floor, ":", color=color, alpha=0.7,
                 label=f"noise floor $m_{order}$ (1 s.e.)")  # fmt: skip

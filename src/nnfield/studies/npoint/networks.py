@@ -8,6 +8,12 @@ exponential divided by sqrt(exp(2 k(x, x))).
 
 Every network draws its parameters from its own key, as one standard-normal vector of length
 N (d + 2) + 1 laid out [W0 (N x d, row-major) | b0 (N) | W1 (N) | b1 (1)].
+
+Two priors beyond that (docs/physics.md sections 7 and 8):
+- cos-net (an activation with a uniform phase, nnfield.activations): b0 = pi (2 Phi(z) - 1) from
+  the same standard normal z, so b0 ~ U(-pi, pi) exactly and the key layout is unchanged;
+- shared readout scale (``scale_shape`` a): W1_i = s g_i with s^2 ~ Gamma(a, scale 1/a) drawn
+  once per network from fold_in(network key, 1), the same draw for both estimators.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 
 from nnfield import activations
 from nnfield.engine.precision import require_x64
@@ -35,6 +42,7 @@ class SingleLayer:
     sw1: float = 1.0
     sb1: float = 1.0
     dtype: str = "float32"
+    scale_shape: float | None = None  # shared readout scale s^2 ~ Gamma(a, 1/a); None: s = 1
 
     def __post_init__(self):
         require_x64("a single-layer network ensemble")
@@ -51,8 +59,10 @@ class SingleLayer:
         dtype = jnp.dtype(self.dtype)
         z = jax.random.normal(key, (self.n_params,), dtype=dtype)
         w0 = z[: n * d].reshape(n, d) * (self.sw0 / d**0.5)
-        b0 = z[n * d : n * d + n] * self.sb0
+        b0 = self._bias(z[n * d : n * d + n])
         w1 = z[n * d + n : n * d + 2 * n] * (self.sw1 / n**0.5)
+        if self.scale_shape is not None:
+            w1 = w1 * jnp.sqrt(self._scale_squared(key, dtype))
         b1 = z[-1] * self.sb1
         x = inputs.astype(dtype)
         pre = w0 @ x.T + b0[:, None]  # (N, n_inputs)
@@ -72,11 +82,25 @@ class SingleLayer:
         dtype = jnp.dtype(self.dtype)
         z = jax.random.normal(key, (n * (d + 1),), dtype=dtype)
         w0 = z[: n * d].reshape(n, d) * (self.sw0 / d**0.5)
-        b0 = z[n * d :] * self.sb0
+        b0 = self._bias(z[n * d :])
         x = inputs.astype(dtype)
         h = self.hidden(w0 @ x.T + b0[:, None], x)  # (N, n_inputs)
         gram = jnp.matmul(h.T, h, preferred_element_type=jnp.float64)
+        if self.scale_shape is not None:
+            gram = gram * self._scale_squared(key, dtype).astype(jnp.float64)
         return self.sb1**2 + (self.sw1**2 / n) * gram
+
+    def _bias(self, z: jax.Array) -> jax.Array:
+        """First-layer biases from standard normals z: sb0 z, or the cos-net's uniform phase
+        pi (2 Phi(z) - 1)."""
+        if activations.REGISTRY[self.arch].uniform_phase:
+            return jnp.pi * (2 * jax.scipy.special.ndtr(z) - 1)
+        return z * self.sb0
+
+    def _scale_squared(self, key: jax.Array, dtype) -> jax.Array:
+        """The network's shared readout scale s^2 ~ Gamma(a, scale 1/a), from fold_in(key, 1)."""
+        a = self.scale_shape
+        return jax.random.gamma(jax.random.fold_in(key, 1), a, dtype=dtype) / a
 
     def hidden(self, pre: jax.Array, x: jax.Array) -> jax.Array:
         """Hidden-unit values from preactivations (N, n_inputs) at inputs x (n_inputs, d)."""

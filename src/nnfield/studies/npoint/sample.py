@@ -40,8 +40,11 @@ VARIABLES = {
 }  # fmt: skip
 """The raw variables and coordinates: dimensions, long_name, units."""
 
-FAMILY_ATTRS = ("arch", "sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1", "input_dim")
-"""Attributes of the prior, shared by the points of a family."""
+FAMILY_ATTRS = (
+    "arch", "sigma_w0", "sigma_b0", "sigma_w1", "sigma_b1", "input_dim", "readout_scale_shape",
+)  # fmt: skip
+"""Attributes of the prior, shared by the points of a family (``readout_scale_shape`` only where
+the readout has a shared scale, so files of independent-readout families are unchanged)."""
 
 
 def tuple_arrays(n_inputs: int) -> dict[str, np.ndarray]:
@@ -66,6 +69,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
     net = SingleLayer(
         p["arch"], p["width"], p["input_dim"],
         p["sigma_w0"], p["sigma_b0"], p["sigma_w1"], p["sigma_b1"], p["dtype"],
+        p.get("readout_scale_shape"),
     )  # fmt: skip
     fn = make_block_function(net, inputs.shape[0], p["block_size"], p["estimator"])
     x = jnp.asarray(inputs)
@@ -90,7 +94,7 @@ def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
         "x": inputs,
         **tuple_arrays(inputs.shape[0]),
     }
-    attrs = {k: p[k] for k in FAMILY_ATTRS}
+    attrs = {k: p[k] for k in FAMILY_ATTRS if k in p}
     attrs.update(
         networks=np.int64(p["networks"]),
         block_size=np.int64(p["block_size"]),
@@ -98,8 +102,7 @@ def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
         seed=np.int64(spec.seed),
         dtype=p["dtype"],
         estimator=p["estimator"],
-        weights_convention="W0 ~ N(0, sigma_w0^2/d), b0 ~ N(0, sigma_b0^2), "
-        "W1 ~ N(0, sigma_w1^2/N), b1 ~ N(0, sigma_b1^2)",
+        weights_convention=weights_convention(p),
     )
     return ShardResult(
         data=data,
@@ -108,6 +111,18 @@ def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
         attrs=attrs,
         coords={"family": p["family"], "width": np.int64(p["width"])},
     )
+
+
+def weights_convention(p) -> str:
+    """The prior of the point's parameters, in words (stored as an attribute)."""
+    from nnfield.activations import REGISTRY
+
+    bias = "b0 ~ U(-pi, pi)" if REGISTRY[p["arch"]].uniform_phase else "b0 ~ N(0, sigma_b0^2)"
+    readout = "W1 ~ N(0, sigma_w1^2/N)"
+    if p.get("readout_scale_shape") is not None:
+        readout = ("W1_i = s g_i, g_i ~ N(0, sigma_w1^2/N), one s per network with "
+                   "s^2 ~ Gamma(readout_scale_shape, scale 1/readout_scale_shape)")  # fmt: skip
+    return f"W0 ~ N(0, sigma_w0^2/d), {bias}, {readout}, b1 ~ N(0, sigma_b1^2)"
 
 
 def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums):

@@ -37,6 +37,7 @@ def check(npoint: Mapping[str, Any]) -> None:
         _check_coupling_inputs(npoint, fam, where)
         _check_gauss_range(npoint, fam, where)
         _check_degenerate_prior(fam, where)
+        _check_phase_prior(fam, where)
         check_blocks(
             fam.get("networks", npoint["networks"]), npoint["block_size"], npoint["shards"],
             f"{where if 'networks' in fam else 'studies.npoint'}.networks",
@@ -133,6 +134,19 @@ def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
                 f"(sigma_b0^2 + sigma_w0^2 |x|^2 / d = 0, so every {fam['arch']} unit is 0, and "
                 "sigma_b1 = 0); give sigma_b0 or sigma_b1 > 0, or a nonzero input"
             )
+
+
+def _check_phase_prior(fam: Mapping[str, Any], where: str) -> None:
+    """The cos-net's bias is a uniform phase b0 ~ U(-pi, pi), not sigma_b0 times a normal: a
+    nonzero sigma_b0 would be stored but not used, so it is refused."""
+    from nnfield.activations import REGISTRY
+
+    if REGISTRY[fam["arch"]].uniform_phase and float(fam["sigma_b0"]) != 0:
+        raise ConfigError(
+            f"config key '{where}.sigma_b0': {fam['arch']} units draw their bias as a uniform "
+            "phase b0 ~ U(-pi, pi) (the translation-invariant cos-net), so sigma_b0 is not "
+            "used; set sigma_b0: 0"
+        )
 
 
 def _coupling_architectures() -> tuple[str, ...]:
@@ -254,6 +268,8 @@ def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
                 "dtype": cfg["dtype"],
                 "estimator": fam.get("estimator", cfg["estimator"]),
             }
+            if "readout_scale" in fam:  # absent otherwise: specs of other families unchanged
+                params["readout_scale_shape"] = float(fam["readout_scale"]["shape"])
             name = f"family~{fam['name']}/width~{number_name(width)}"
             points.append(PointSpec("npoint", name, int(cfg["seed"]), params))
     return points
