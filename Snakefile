@@ -30,7 +30,9 @@ FIGURE_STUDY = figure_study()  # figure -> the study whose dataset it draws
 
 
 PLANS = {  # each study's plan: its points' spec hashes and analysis options (nnfield.plan)
-    study: nnplan.plan_text(study, specs.values(), CONFIG["studies"][study].get("analysis", {}))
+    study: nnplan.plan_text(
+        study, specs.values(), load_study(study).analysis_options(CONFIG["studies"][study])
+    )
     for study, specs in POINTS.items()
 }
 

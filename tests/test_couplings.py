@@ -488,8 +488,18 @@ def _synthetic_point(family: str, width: int, seed: int, block_size: int = 200):
         f1=per_block(f), f2=per_block(p2), f4=per_block(p4), f6=per_block(p6),
         max4=(f**4).mean(1).reshape(n_blocks, block_size).max(1),
         max6=(f**6).mean(1).reshape(n_blocks, block_size).max(1),
+        hist=_bin_counts(f / np.sqrt(np.diag(kernel)), n_blocks, block_size),
     )  # fmt: skip
     return npoint_sample.raw_dataset(spec, range(n_blocks), x, sums)
+
+
+def _bin_counts(z: np.ndarray, n_blocks: int, block_size: int) -> np.ndarray:
+    """Networks per density bin (npoint.sampler.DENSITY_EDGES), per block and input."""
+    from nnfield.studies.npoint.sampler import DENSITY_BINS, DENSITY_EDGES
+
+    index = np.searchsorted(DENSITY_EDGES, z, side="right")
+    hits = index[..., None] == np.arange(DENSITY_BINS)
+    return hits.reshape(n_blocks, block_size, *hits.shape[1:]).sum(axis=1).astype(np.float64)
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,7 @@ def verify_study(
     from nnfield.engine.store import DataFileError, points_sha256, read_raw
 
     cfg = dict(cfg or {})
-    analysis = dict(cfg.get("analysis", {}))
+    analysis = load(study).analysis_options(cfg)
     verdict = Verdict(study, points=len(specs))
     jobs = list(_file_jobs(study, list(specs.values()), load(study).raw_variables()))
     checked = map_in_processes(_check_file, jobs, workers, MIN_PARALLEL, progress,

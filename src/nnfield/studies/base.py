@@ -78,6 +78,11 @@ class Study(Protocol):
         """The figures a block makes."""
         ...
 
+    def analysis_options(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """The options its analysis receives (and the plan records): the block's ``analysis``
+        mapping, plus whatever analysis-only settings the study keeps elsewhere in the block."""
+        ...
+
     def count_parameters(self) -> tuple[str, ...]:
         """Its spec parameters that must be positive integers (beyond networks, block_size and
         shards), checked on hand-written specs (``nnfield simulate --spec``)."""
@@ -141,6 +146,10 @@ class PackageStudy:
 
     def figures_for(self, cfg: Mapping[str, Any]) -> list[str]:
         return list(self._module("sweep").figures_for(cfg, self.figures))
+
+    def analysis_options(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        own = getattr(self._module("sweep"), "analysis_options", None)
+        return dict(own(cfg)) if own is not None else dict(cfg.get("analysis", {}))
 
     def count_parameters(self) -> tuple[str, ...]:
         return tuple(self._module("sweep").COUNT_PARAMETERS)

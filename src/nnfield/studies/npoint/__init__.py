@@ -8,5 +8,7 @@ see nnfield.studies.base."""
 from nnfield.studies.base import PackageStudy
 
 STUDY = PackageStudy(
-    name="npoint", package=__name__, figures=("npoint_scaling", "coupling_flow", "coupling_scaling")
+    name="npoint",
+    package=__name__,
+    figures=("npoint_scaling", "coupling_flow", "coupling_scaling", "action_nonlocal"),
 )

@@ -368,6 +368,27 @@ def _width_scaling_of_lambda(fam: xr.Dataset, integrals) -> None:
     fam["integration_accuracy"] = ((), integrals.accuracy)
 
 
+def _action(ds: xr.Dataset, exact, settings: Mapping, integrals, options: Mapping) -> xr.Dataset:
+    """The action reconstruction and its held-out tests for one point (npoint.action)."""
+    from nnfield.studies.npoint import action
+
+    width = int(ds["width"])
+    th = exact.at_width(width) if exact is not None else None
+    if th is not None:
+        g4_gp = th.G4_gp
+    else:
+        g2 = ds["sum_f2"].values.sum(0) / ds["count"].values.sum()
+        g4_gp = tup.wick4(g2, ds.sizes["input"])
+    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
+    out = action.action_analysis(ds, th, g4_gp, integrals, settings, alpha)
+    return out.assign_coords(
+        action_model=list(action.MODELS),
+        density_model=list(action.DENSITY_MODELS),
+        **{dim: np.arange(out.sizes[dim]) for dim in
+           ("heldout_tuple", "heldout_input", "density_bin", "vertex", "mode", "mode_b", "slot4")},
+    )  # fmt: skip
+
+
 def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.Dataset:
     """Study dataset with dimensions (family, width, tuple*) from merged point datasets."""
     options = dict(options or {})
@@ -400,8 +421,12 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
             family, time.perf_counter() - start, len(group),
         )  # fmt: skip
         per_width = []
+        action_settings = {a["family"]: a for a in options.get("action", [])}.get(family)
         for i, ds in enumerate(group):
-            per_width.append(analyze_point(ds, exact, options, integrals))
+            point = analyze_point(ds, exact, options, integrals)
+            if action_settings is not None:
+                point = point.merge(_action(ds, exact, action_settings, integrals, options))
+            per_width.append(point)
             log.info("analysed %s (%d/%d)", ds.attrs.get("point", ""), i + 1, len(group))
         fam = xr.concat(per_width, dim="width", coords="minimal", compat="override")
         fam = fam.assign_coords(width=[int(d["width"]) for d in group])
@@ -457,7 +482,13 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         reference_cutoff=float(_coupling_settings(options)["reference_cutoff"]),
         estimators=" ".join(sorted({str(p.attrs.get("estimator", "brute")) for p in points})),
     )
-    return annotate(study, {**ANALYSIS_META, **COUPLING_META})
+    if options.get("action"):
+        from nnfield.studies.npoint.action import method
+
+        study.attrs["action_method"] = method()
+    from nnfield.studies.npoint.action import ACTION_META
+
+    return annotate(study, {**ANALYSIS_META, **COUPLING_META, **ACTION_META})
 
 
 def analyze_files(paths, options: Mapping | None = None, progress=None) -> xr.Dataset:

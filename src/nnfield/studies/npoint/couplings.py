@@ -117,7 +117,7 @@ def _fit_cutoff(
     lam = stats.from_replicates(lam_reps)
     exchange = ti.exchange.mean(0)
     g6 = reps6 - lam_reps[:, None] ** 2 * exchange[None, :]
-    cov6 = cp.jackknife_covariance(g6[1:])
+    cov6 = cp.jackknife_modes(g6[1:])
     fit6 = cp.LinearFit.build(-ti.sextic.mean(0)[:, None], cov6, n_blocks, f"{label} kappa")
     kap = stats.from_replicates(fit6.coefficients(g6)[:, 0])
     if ti.replicas > 1:  # Monte Carlo integrals: the spread over integration replicas
@@ -185,7 +185,7 @@ def point_couplings(
     }  # fmt: skip
     modes = {"lambda_modes": np.zeros(n_cut, np.int32), "kappa_modes": np.zeros(n_cut, np.int32)}
     mu = {k: np.full((n_cut, fam.mu_fraction.size), np.nan) for k in ("mu", "mu_se", "mu_exact")}
-    cov4 = cp.jackknife_covariance(reps4[1:])
+    cov4 = cp.jackknife_modes(reps4[1:])
     for i, ti in enumerate(fam.integrals):
         try:
             lam_reps = _fit_cutoff(

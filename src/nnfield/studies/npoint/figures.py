@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from nnfield.figures import style
+from nnfield.studies.npoint.action_figures import action_nonlocal
 from nnfield.studies.npoint.coupling_figures import coupling_flow, coupling_scaling
 
 
@@ -102,5 +103,6 @@ FIGURES = {
     "npoint_scaling": npoint_scaling,
     "coupling_flow": coupling_flow,
     "coupling_scaling": coupling_scaling,
+    "action_nonlocal": action_nonlocal,
 }
 """Figure name -> function of the study dataset."""

@@ -15,6 +15,7 @@ from nnfield.engine.simulate import BlockKernel, ShardResult, ShardTask, Variabl
 
 RAW_VARIABLES = (
     "count", "nonfinite", "sum_f", "sum_f2", "sum_f4", "sum_f6", "max_f4", "max_f6", "x",
+    "sum_density", "density_edges", "density_scale",
 )  # fmt: skip
 """Variables every shard and point file holds."""
 
@@ -32,6 +33,13 @@ VARIABLES = {
     "max_f4": Variable(("block",), "largest single-network mean over inputs of f(x_a)^4 in block"),
     "max_f6": Variable(("block",), "largest single-network mean over inputs of f(x_a)^6 in block"),
     "x": Variable(("input", "component"), "network input"),
+    "sum_density": Variable(("block", "input", "density_bin"),
+                            "sum over networks of the indicator (conditional estimator: the "
+                            "conditional probability) of f(x_a) / density_scale in each bin"),
+    "density_edges": Variable(("density_edge",),
+                              "interior edges of the density bins in units of density_scale "
+                              "(plus the two tails)"),
+    "density_scale": Variable(("input",), "bin unit: sqrt(K(x_a, x_a)) of the exact GP kernel"),
     "width": Variable((), "hidden-layer width N"),
     "family": Variable((), "architecture family (config name)"),
     **{f"tuple{k}_inputs": Variable((f"tuple{k}", f"slot{k}"),
@@ -62,7 +70,11 @@ def _prepare(task: ShardTask) -> BlockKernel:
     import jax.numpy as jnp
 
     from nnfield.studies.npoint.networks import SingleLayer
-    from nnfield.studies.npoint.sampler import make_block_function, stack_block_sums
+    from nnfield.studies.npoint.sampler import (
+        density_scale_for,
+        make_block_function,
+        stack_block_sums,
+    )
 
     p = task.params
     inputs = np.asarray(p["inputs"], dtype=np.float64)
@@ -71,16 +83,19 @@ def _prepare(task: ShardTask) -> BlockKernel:
         p["sigma_w0"], p["sigma_b0"], p["sigma_w1"], p["sigma_b1"], p["dtype"],
         p.get("readout_scale_shape"),
     )  # fmt: skip
-    fn = make_block_function(net, inputs.shape[0], p["block_size"], p["estimator"])
+    scale = density_scale_for(net, inputs)
+    fn = make_block_function(net, inputs.shape[0], p["block_size"], p["estimator"], scale)
     x = jnp.asarray(inputs)
 
     def finish(outputs: list) -> ShardResult:
-        return _result(task.spec, inputs, stack_block_sums(outputs))
+        return _result(task.spec, inputs, stack_block_sums(outputs), scale)
 
     return BlockKernel(lambda b: fn(task.key, b, x), finish)
 
 
-def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
+def _result(spec: PointSpec, inputs: np.ndarray, sums, density_scale: np.ndarray) -> ShardResult:
+    from nnfield.studies.npoint.sampler import DENSITY_EDGES
+
     p = spec.params
     data = {
         "count": np.asarray(sums.count, dtype=np.int64),
@@ -92,6 +107,9 @@ def _result(spec: PointSpec, inputs: np.ndarray, sums) -> ShardResult:
         "max_f4": np.asarray(sums.max4, dtype=np.float64),
         "max_f6": np.asarray(sums.max6, dtype=np.float64),
         "x": inputs,
+        "sum_density": np.asarray(sums.hist, dtype=np.float64),
+        "density_edges": DENSITY_EDGES,
+        "density_scale": np.asarray(density_scale, dtype=np.float64),
         **tuple_arrays(inputs.shape[0]),
     }
     attrs = {k: p[k] for k in FAMILY_ATTRS if k in p}
@@ -128,4 +146,13 @@ def weights_convention(p) -> str:
 def raw_dataset(spec: PointSpec, blocks: Sequence[int], inputs: np.ndarray, sums):
     """The raw dataset of given block sums (``sums`` as nnfield.studies.npoint.sampler's
     BlockSums) of the blocks ``blocks``: for tests that build points without simulating."""
-    return engine.raw_dataset(spec, blocks, _result(spec, inputs, sums), VARIABLES)
+    from nnfield.studies.npoint.networks import SingleLayer
+    from nnfield.studies.npoint.sampler import density_scale_for
+
+    p = spec.params
+    net = SingleLayer(
+        p["arch"], p["width"], p["input_dim"], p["sigma_w0"], p["sigma_b0"],
+        p["sigma_w1"], p["sigma_b1"], p["dtype"], p.get("readout_scale_shape"),
+    )  # fmt: skip
+    scale = density_scale_for(net, inputs)
+    return engine.raw_dataset(spec, blocks, _result(spec, inputs, sums, scale), VARIABLES)

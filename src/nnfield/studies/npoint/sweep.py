@@ -43,6 +43,40 @@ def check(npoint: Mapping[str, Any]) -> None:
             f"{where if 'networks' in fam else 'studies.npoint'}.networks",
             "studies.npoint.block_size",
         )  # fmt: skip
+    _check_action(npoint)
+
+
+def _check_action(npoint: Mapping[str, Any]) -> None:
+    """A family with an ``action`` has d = 1 inputs, held-out indices among its inputs, more
+    training tuples than coefficients and at least two block pairs."""
+    for i, fam in enumerate(npoint["families"]):
+        settings = fam.get("action")
+        if settings is None:
+            continue
+        where = f"studies.npoint.families[{i}].action"
+        inputs = fam["inputs"]
+        if any(not isinstance(x, int | float) and len(x) != 1 for x in inputs):
+            raise ConfigError(f"{where}: the action's Mercer modes need d = 1 inputs")
+        n = len(inputs)
+        held = settings["held_out"]
+        if max(held) >= n:
+            raise ConfigError(f"{where}.held_out: index {max(held)} is not one of the family's "
+                              f"{n} inputs (0..{n - 1})")  # fmt: skip
+        train = n - len(held)
+        coefficients = comb(settings["modes"] + 3, 4)
+        if comb(train + 3, 4) <= coefficients:
+            raise ConfigError(
+                f"{where}.modes: {settings['modes']} modes have {coefficients} coefficients, but "
+                f"the {train} training inputs give only {comb(train + 3, 4)} 4-tuples: use fewer "
+                "modes, more inputs or fewer held out"
+            )
+        blocks = fam.get("networks", npoint["networks"]) // npoint["block_size"]
+        if blocks < 4:
+            raise ConfigError(f"{where}: the held-out tests pair even and odd blocks and need at "
+                              f"least 4 blocks, the family has {blocks}")  # fmt: skip
+        interval = settings.get("interval")
+        if interval is not None and not interval[0] < interval[1]:
+            raise ConfigError(f"{where}.interval: needs lo < hi, got {interval}")
 
 
 def cost(spec: PointSpec) -> Cost:
@@ -60,13 +94,25 @@ def cost(spec: PointSpec) -> Cost:
     )
 
 
+def analysis_options(npoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``analysis`` block plus ``action``: the families' action settings, each with its
+    family's name (analysis-only keys of a family, so no point's spec holds them)."""
+    options = dict(npoint.get("analysis", {}))
+    options["action"] = [{"family": fam["name"], **fam["action"]}
+                         for fam in npoint["families"] if "action" in fam]  # fmt: skip
+    return options
+
+
 def figures_for(npoint: Mapping[str, Any], figures: tuple[str, ...]) -> list[str]:
     """Its figures, without the coupling figures where ``analysis.couplings.enabled`` is false
     (nothing to draw)."""
-    couplings = npoint.get("analysis", {}).get("couplings", {})
-    if couplings.get("enabled", True):
-        return list(figures)
-    return [name for name in figures if not name.startswith("coupling_")]
+    analysis = npoint.get("analysis", {})
+    out = list(figures)
+    if not analysis.get("couplings", {}).get("enabled", True):
+        out = [name for name in out if not name.startswith("coupling_")]
+    if not any("action" in fam for fam in npoint.get("families", [])):
+        out = [name for name in out if name != "action_nonlocal"]
+    return out
 
 
 FLOAT_LOG_RANGE = {"float32": (-87.33, 88.72), "float64": (-708.39, 709.78)}
@@ -110,21 +156,23 @@ def _check_degenerate_prior(fam: Mapping[str, Any], where: str) -> None:
     preactivation variance sb0^2 + sw0^2 |x|^2 / d that is zero at every input (constant hidden
     units: the theory's quadrature divides by it); and sigma_b1 = 0 at an input of zero
     preactivation variance for an activation with f(0) = 0 (relu, erf: the output is 0 there).
-    A single zero-variance input with sigma_b1 > 0, or for Gauss-net, runs."""
+    A single zero-variance input with sigma_b1 > 0, or for Gauss-net, runs; cos-net's units
+    cos(W0 . x + b0) stay random through the uniform phase b0 at any variance."""
     if float(fam["sigma_w1"]) == 0 and float(fam["sigma_b1"]) == 0:
         raise ConfigError(f"config key '{where}.sigma_w1': sigma_w1 and sigma_b1 are both 0, so "
                           "every network's output is 0")  # fmt: skip
     sw0, sb0 = float(fam["sigma_w0"]), float(fam["sigma_b0"])
     norms = [float(x) ** 2 if isinstance(x, int | float) else sum(float(v) ** 2 for v in x)
              for x in fam["inputs"]]  # fmt: skip
-    if all(sb0**2 + sw0**2 * norm == 0 for norm in norms):
+    from nnfield.activations import REGISTRY, zero_at_origin
+
+    uniform_phase = REGISTRY[fam["arch"]].uniform_phase  # cos(b0): random even at sw0 = 0
+    if all(sb0**2 + sw0**2 * norm == 0 for norm in norms) and not uniform_phase:
         raise ConfigError(
             f"config key '{where}.sigma_w0': the preactivation variance sigma_b0^2 + sigma_w0^2 "
             "|x|^2 / d is 0 at every input, so every hidden unit is the constant f(0) and the "
             "correlator theory has nothing to integrate; give sigma_w0 or sigma_b0 > 0"
         )
-    from nnfield.activations import zero_at_origin
-
     if not zero_at_origin(fam["arch"]) or float(fam["sigma_b1"]) != 0:
         return  # units not 0 at zero preactivation (gauss, softplus), or a readout bias
     for i, norm in enumerate(norms):
