@@ -59,11 +59,14 @@ def _scale_shape(attrs: Mapping) -> float | None:
     return None if shape is None else float(shape)
 
 
-def _limits(exact) -> dict[int, float]:
-    """Exact dev4 and dev6 as N -> infinity: 0 for independent parameters (and where no exact
-    theory exists), Var(s^2)-driven plateaus for a shared readout scale."""
-    if exact is None or exact.scale_shape is None:
+def _limits(exact, shape: float | None) -> dict[int, float]:
+    """Exact dev4 and dev6 as N -> infinity: 0 for independent parameters, Var(s^2)-driven
+    plateaus for a shared readout scale (``shape``), NaN for a shared scale without exact
+    theory (the plateau is unknown, so no slope is fitted)."""
+    if shape is None:
         return {4: 0.0, 6: 0.0}
+    if exact is None:
+        return {4: np.nan, 6: np.nan}
     th = exact.at_width(np.inf)
     return {4: float((th.G4_conn / th.G4_gp).mean()), 6: float((th.G6_conn / th.G6_gp).mean())}
 
@@ -430,9 +433,11 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
             log.info("analysed %s (%d/%d)", ds.attrs.get("point", ""), i + 1, len(group))
         fam = xr.concat(per_width, dim="width", coords="minimal", compat="override")
         fam = fam.assign_coords(width=[int(d["width"]) for d in group])
-        limits = _limits(exact)
+        limits = _limits(exact, _scale_shape(group[0].attrs))
         for order, guess in ((4, -1.0), (6, -2.0)):
             trusted = fam[f"heavy_tail{order}"].values == 0  # flagged error bars are not used
+            if not np.isfinite(limits[order]):  # unknown plateau: no finite-width part to fit
+                trusted = np.zeros_like(trusted)
             s, se, chi2 = fit_power_law(  # the finite-width part: minus the exact N -> inf limit
                 fam["width"].values[trusted],
                 fam[f"dev{order}"].values[trusted] - limits[order],
