@@ -89,6 +89,47 @@ def test_design_and_vertex_are_the_symmetric_expansion():
     assert np.allclose(counter, counter.T, rtol=0, atol=1e-12 * np.abs(counter).max())
 
 
+def _two_mode_covariance(mu, lam_full, counter):
+    """<phi_k phi_l> under exp(-S), S = sum phi^2/(2 mu) + (1/4!) lambda phi^4 + 1/2 phi B phi,
+    by a 2-d Gauss-Hermite rule in t_k = phi_k / sqrt(mu_k)."""
+    t, w = np.polynomial.hermite_e.hermegauss(60)
+    t1, t2 = np.meshgrid(t, t, indexing="ij")
+    phi = np.stack([np.sqrt(mu[0]) * t1, np.sqrt(mu[1]) * t2])  # (2, Q, Q)
+    quartic = np.einsum("klmn,kab,lab,mab,nab->ab", lam_full, phi, phi, phi, phi) / 24
+    quadratic = 0.5 * np.einsum("kl,kab,lab->ab", counter, phi, phi)
+    weight = np.outer(w, w) * np.exp(-(quartic + quadratic))
+    return np.einsum("kab,lab,ab->kl", phi, phi, weight) / weight.sum()
+
+
+def test_counterterm_keeps_g2_equal_to_k():
+    """With the counterterm B_kl = -1/2 sum_m lambda_klmm mu_m, <phi_k phi_l> - mu_k delta_kl is
+    O(lambda^2) (it falls 4x when lambda halves); without it, or with the factor 1 instead of
+    1/2, it is O(lambda) (falls 2x).  Exact two-mode integrals by quadrature."""
+    basis = action.mercer_basis(prior("cos"), -1.0, 1.0, 2)
+    mu = basis.eigenvalues
+    index = action.quartic_index(2)
+    fit = action.NonlocalAction(basis, index, np.zeros((1, len(index))), np.zeros((1, 1)), 1.0)
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.5, 1.0, len(index)) / mu[index].prod(axis=1) ** 0.5
+
+    def deviation(scale: float, factor: float) -> float:
+        lam = scale * base
+        full = np.zeros((2,) * 4)
+        for p, modes in enumerate(index):
+            for order in set(itertools.permutations(modes.tolist())):
+                full[order] = lam[p]
+        cov = _two_mode_covariance(mu, full, factor * fit.counterterm(lam))
+        return float(np.max(np.abs(cov - np.diag(mu)) / mu.max()))
+
+    eps = 2e-3
+    with_b = deviation(eps, 1.0) / deviation(eps / 2, 1.0)
+    without_b = deviation(eps, 0.0) / deviation(eps / 2, 0.0)
+    doubled = deviation(eps, 2.0) / deviation(eps / 2, 2.0)
+    assert 3.8 < with_b < 4.2, with_b  # O(lambda^2): ratio 4 up to O(lambda) corrections
+    assert 1.9 < without_b < 2.1 and 1.9 < doubled < 2.1, (without_b, doubled)
+    assert deviation(eps, 1.0) < 0.05 * deviation(eps, 0.0)
+
+
 def test_edgeworth_bins_integrate_the_edgeworth_density():
     """Bin integrals of phi (1 + c4/24 He4) and of the O(1/N^2) terms against adaptive
     quadrature; the bins of any density sum to 1 (identities)."""
@@ -185,6 +226,16 @@ def test_reconstruction_predicts_heldout_g4_where_local_actions_fail(arch, point
     assert power > crit + 2
 
 
+def test_brute_histograms_with_empty_tail_bins_are_tested_without_them(point_runner):
+    """With the brute estimator and few networks some tail bins of the test half stay empty (no
+    error bar): they are left out of the density test and counted, never divided by."""
+    out, _ = run_action("cos", 100, 4_000, point_runner, estimator="brute")
+    bins = out.sizes["heldout_input"] * out.sizes["density_bin"]
+    assert 0 < int(out["density_bins_tested"]) < bins
+    assert np.all(np.isfinite(out["density_maxz"].values))
+    assert np.all(np.isfinite(out["action_maxz"].values))
+
+
 def test_too_few_modes_are_rejected_by_the_same_test(point_runner):
     """Three modes cannot represent cos-net's G4_conn: its exact truncation bias is many
     standard errors and the held-out test rejects it, so the test sees truncation."""
@@ -253,3 +304,33 @@ def test_action_figure_only_with_an_action():
     with_action = {"families": [{"name": "a", "action": {}}, {"name": "b"}]}
     assert figures_for(with_action, figures) == list(figures)
     assert figures_for({"families": [{"name": "b"}]}, figures) == ["npoint_scaling"]
+
+
+def test_action_figure_draws_cleanly_from_the_study_dataset(point_runner):
+    """analyze() with a family's action gives the action variables and the method attribute;
+    the figure draws from them with no overlapping or clipped text and no 'nan'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnfield.figures import textcheck
+    from nnfield.studies.npoint.figures import FIGURES
+
+    points = [
+        point_runner(make_spec("cos", width, 20_000, block_size=200, inputs=INPUTS12["cos"],
+                               estimator="conditional", **SIGMAS["cos"]))
+        for width in (4, 100)
+    ]  # fmt: skip
+    options = {
+        "action": [{"family": "cos", "held_out": HELD_OUT, "modes": 7}],
+        "couplings": {"cutoffs": [10], "reference_cutoff": 10},
+    }
+    ds = npoint.analyze(points, options)
+    assert "Nystrom" in ds.attrs["action_method"]
+    assert ds["action_maxz"].sizes == {"family": 1, "width": 2, "action_model": 3}
+    fig = FIGURES["action_nonlocal"](ds)
+    try:
+        assert textcheck.problems(fig, "action_nonlocal") == []
+    finally:
+        plt.close(fig)

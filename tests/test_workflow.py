@@ -260,7 +260,7 @@ def test_report_builds_without_a_docutils_problem_in_the_readme_venv(finished_ru
     check = subprocess.run([str(readme_venv / "bin/nnfield"), "check-config",
                             str(REPO / "config/config.yaml")], capture_output=True, text=True,
                            env=env, timeout=300)  # fmt: skip
-    assert check.returncode == 0 and "npoint: 16 points" in check.stdout, check.stderr
+    assert check.returncode == 0 and "npoint: 24 points" in check.stdout, check.stderr
 
 
 def nnfield_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:

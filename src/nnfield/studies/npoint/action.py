@@ -67,7 +67,7 @@ ACTION_META = {
     "mode_b": ("Mercer mode of K (second index)", "1"),
     "slot4": ("position in a 4-tuple", "1"),
     "action_maxz": ("held-out test: max |z| of predicted minus measured G4_conn (test half)", "1"),
-    "action_zcrit": ("Bonferroni Student-t critical value of the held-out and density tests", "1"),
+    "action_zcrit": ("Bonferroni Student-t critical value of the held-out G4_conn test", "1"),
     "action_dof": ("degrees of freedom of the held-out tests' errors (block pairs - 1)", "1"),
     "action_heldout_z": ("z of predicted minus measured G4_conn per held-out tuple", "1"),
     "action_heldout_tuple": ("colex index of each held-out 4-tuple", "1"),
@@ -77,13 +77,17 @@ ACTION_META = {
     "action_condition": ("condition number of the weighted training design of the Mercer fit", "1"),
     "action_vertex": (
         "quartic vertex lambda_klmn in Mercer modes (S contains lambda/4! phi^4; "
-        "G4_conn = -lambda mu_k mu_l mu_m mu_n), every block",
+        "G4_conn = -lambda mu_k mu_l mu_m mu_n), every block; entries with high modes are "
+        "ill-determined (divided by mu^4; no error bar is stored, docs/physics.md section 9.1)",
         "1",
     ),
-    "action_vertex_se": ("jackknife standard error of action_vertex", "1"),
     "action_vertex_modes": ("Mercer modes (k, l, m, n) of each vertex entry", "1"),
     "action_eigenvalue": ("Mercer eigenvalue mu_k of K on the action's interval", "1"),
-    "action_counterterm": ("quadratic counterterm B_kl = -1/2 sum_m lambda_klmm mu_m", "1"),
+    "action_counterterm": (
+        "quadratic counterterm B_kl = -1/2 sum_m lambda_klmm mu_m (high modes "
+        "ill-determined, as action_vertex)",
+        "1",
+    ),
     "action_truncation": (
         "max over held-out tuples of |Mercer fit of the exact G4_conn - exact| "
         "in units of the held-out test's standard error",
@@ -97,6 +101,7 @@ ACTION_META = {
     "density_edges": ("interior density bin edges in units of sqrt(K(x, x))", "1"),
     "density_input": ("input index of each held-out input", "1"),
     "density_maxz": ("density test: max |z| over held-out inputs and bins", "1"),
+    "density_bins_tested": ("bins in the density test (those with a nonzero error bar)", "1"),
     "density_zcrit": ("Bonferroni Student-t critical value of the density test", "1"),
     "density_prediction": ("bin probabilities predicted by each density model", "1"),
     "density_next_order": (
@@ -357,7 +362,6 @@ def action_analysis(
     vertex = fit.vertex(fit.coefficients(full4))  # the action from every block
     lam = stats.from_replicates(vertex)
     out["action_vertex"] = (("vertex",), lam.value)
-    out["action_vertex_se"] = (("vertex",), lam.stderr)
     out["action_vertex_modes"] = (("vertex", "slot4"), fit.index)
     out["action_eigenvalue"] = (("mode",), fit.basis.eigenvalues)
     counter = stats.from_replicates(fit.counterterm(vertex).reshape(vertex.shape[0], -1))
@@ -395,12 +399,17 @@ def _density(ds, preds, th, held, alpha, dof) -> xr.Dataset:
     out["density_se"] = (("heldout_input", "density_bin"), measured.stderr.reshape(shape))
     out["density_input"] = (("heldout_input",), held)
     out["density_edges"] = (("density_edge",), edges)
+    # a bin in which no network of the test half landed (brute estimator, far tails) has no
+    # error bar: it is left out of every model's test, and the count tested is stored
+    tested = measured.stderr > 0
+    out["density_bins_tested"] = ((), int(tested.sum()))
     maxz = np.full(len(DENSITY_MODELS), np.nan)
     pred = np.full((len(DENSITY_MODELS), *shape), np.nan)
     crit = np.nan
     for i, name in enumerate(DENSITY_MODELS):
         if name in models:
-            maxz[i], crit, _ = _max_z(reps - models[name], alpha, dof)
+            diff = (reps - models[name])[:, tested]
+            maxz[i], crit, _ = _max_z(diff, alpha, dof)
             pred[i] = stats.from_replicates(models[name]).value.reshape(shape)
     out["density_maxz"] = (("density_model",), maxz)
     out["density_zcrit"] = ((), crit)
@@ -410,8 +419,8 @@ def _density(ds, preds, th, held, alpha, dof) -> xr.Dataset:
         six = tup.tuple_position(6, tup.sorted_tuples(n, 6))
         c6 = th.G6_conn[[six[(a,) * 6] for a in held]] / kdiag**3
         nxt = np.stack([edgeworth_next_order(edges, a, b) for a, b in zip(c4, c6, strict=True)])
-        se = stats.from_replicates(reps - models["gaussian"]).stderr
-        out["density_next_order"] = ((), float(np.max(np.abs(nxt.ravel()) / se)))
+        se = measured.stderr[tested]
+        out["density_next_order"] = ((), float(np.max(np.abs(nxt.ravel()[tested]) / se)))
     return out
 
 

@@ -109,7 +109,7 @@ def action_nonlocal(ds: xr.Dataset):
     ]
     if not families:
         raise ValueError("action_nonlocal: no family has an action analysis "
-                         "(studies.npoint.analysis.action)")  # fmt: skip
+                         "(an npoint family's action key)")  # fmt: skip
     fig, axes = plt.subplots(len(families), 4, figsize=(20, 4.2 * len(families)), squeeze=False)
     for row, family in zip(axes, families, strict=True):
         fam = ds.sel(family=family)
