@@ -17,6 +17,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from nnfield.activations import REGISTRY
 from nnfield.figures import style
 from nnfield.studies.npoint.action_figures import action_nonlocal
 from nnfield.studies.npoint.coupling_figures import coupling_flow, coupling_scaling
@@ -69,7 +70,13 @@ def _panel(ax, fam: xr.Dataset) -> None:
     ax.set_xlabel("width $N$")
     ax.set_ylabel(r"$\langle G_n^{\rm conn} / G_n^{\rm GP}\rangle_{\rm tuples}$")
     title = f"{fam['family'].values!s} ({fam['arch'].values!s}, "
-    title += rf"$\sigma_b$={float(fam['sigma_b0']):g}, d={int(fam['input_dim'])})"
+    if REGISTRY[str(fam["arch"].values)].uniform_phase:
+        title += r"$b_0\sim U(-\pi,\pi)$, "
+    else:
+        title += rf"$\sigma_b$={float(fam['sigma_b0']):g}, "
+    if "readout_scale_shape" in fam and np.isfinite(float(fam["readout_scale_shape"])):
+        title += f"shared scale a={float(fam['readout_scale_shape']):g}, "
+    title += f"d={int(fam['input_dim'])})"
     ax.set_title(title)
     if any_heavy:  # a legend entry, so it never collides with the legend box
         ax.plot([], [], "o", ms=4, mfc="none", color="0.35",
