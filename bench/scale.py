@@ -12,7 +12,13 @@ analysis reads every file in full, so this costs exactly what real files would).
 printed with the same measurement at 10^2 points and the ratio (10^4 / 10^2; linear scaling is
 100).  Targets (issue 7): DAG < 30 s, aggregation < 60 s on 2 cores.
 
-Usage: python bench/scale.py [--points 10000] [--baseline 100] [--keep DIR]
+With ``--real`` the points are simulated for real instead: the whole workflow (one simulate job
+per batch, analysis, the study's figures and the run record) runs on the sweep and on the
+baseline, and the marginal cost per point (t_sweep - t_baseline) / (P_sweep - P_baseline) is
+printed with the ratio of the two wall times (issue 22: 10^4 tiny points in under 10 minutes,
+under 0.05 s per point).
+
+Usage: python bench/scale.py [--points 10000] [--baseline 100] [--keep DIR] [--real]
 """
 
 from __future__ import annotations
@@ -109,15 +115,51 @@ def verify_seconds(workdir: Path) -> tuple[float, str]:
     return seconds, run.stdout.splitlines()[0]
 
 
+def end_to_end(workdir: Path, config: dict) -> tuple[float, int]:
+    """Wall seconds of the whole workflow (`snakemake --cores 2`) on ``config``, and the number
+    of simulate jobs it ran (one log per job)."""
+    (workdir / "sweep.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--configfile", "sweep.yaml", "--cores", "2",
+           "--quiet", "all"]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, check=True)
+    seconds = time.perf_counter() - start
+    jobs = len(list((workdir / "results/hidden/logs/simulate").glob("*.log")))
+    return seconds, jobs
+
+
+def main_real(points: int, baseline: int, root: Path) -> None:
+    """End-to-end runs of the sweep and the baseline, and the marginal cost per point."""
+    runs = {}
+    for label, count in (("baseline", baseline), ("sweep", points)):
+        work = root / label
+        work.mkdir()
+        seconds, jobs = end_to_end(work, sweep_config(count))
+        runs[label] = {"points": count, "simulate_jobs": jobs, "seconds": seconds}
+        print(f"{label}: {count} points end to end in {seconds:.1f} s ({jobs} simulate jobs, "
+              f"{seconds / count:.4f} s per point)", flush=True)  # fmt: skip
+    base, big = runs["baseline"], runs["sweep"]
+    marginal = (big["seconds"] - base["seconds"]) / (big["points"] - base["points"])
+    print(f"ratio {big['points']}/{base['points']} points: {big['seconds'] / base['seconds']:.1f}x "
+          f"wall time; marginal cost {marginal:.4f} s per point")  # fmt: skip
+    print(json.dumps(runs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--baseline", type=int, default=100)
     parser.add_argument("--keep", type=Path, help="keep the work directory here")
+    parser.add_argument("--real", action="store_true",
+                        help="simulate the points: the whole workflow, end to end")  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nnfield-scale-"))
     results = {}
     try:
+        if args.real:
+            main_real(args.points, args.baseline, root)
+            return
         for label, points in (("baseline", args.baseline), ("sweep", args.points)):
             work = root / label
             work.mkdir()
