@@ -18,7 +18,12 @@ baseline, and the marginal cost per point (t_sweep - t_baseline) / (P_sweep - P_
 printed with the ratio of the two wall times (issue 22: 10^4 tiny points in under 10 minutes,
 under 0.05 s per point).
 
-Usage: python bench/scale.py [--points 10000] [--baseline 100] [--keep DIR] [--real]
+With ``--dry-run`` nothing is simulated or analysed: ``snakemake -n`` plans the sweep and the
+baseline (planning time and job count; issue 22: a 10^5-point sweep plans in under 60 s with
+at most a few thousand jobs), and a second dry run through the SLURM profile counts the sbatch
+submissions the plan would make (short simulate batches go 10 to a submission there).
+
+Usage: python bench/scale.py [--points 10000] [--baseline 100] [--keep DIR] [--real | --dry-run]
 """
 
 from __future__ import annotations
@@ -68,6 +73,40 @@ def dag_seconds(workdir: Path, config: dict) -> tuple[float, int]:
     totals = re.findall(r"^total\s+(\d+)", run.stdout + run.stderr, flags=re.M)
     jobs = int(totals[0]) if totals else -1
     return seconds, jobs
+
+
+def slurm_submissions(workdir: Path) -> int:
+    """sbatch submissions of the sweep in ``workdir`` under `--profile profiles/slurm`, counted
+    from a dry run's job listing (a group job is one submission, as is each ungrouped job)."""
+    cmd = [sys.executable, "-m", "snakemake", "results/hidden/hidden.nc", "-s",
+           str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", "sweep.yaml",
+           "--profile", str(REPO / "profiles/slurm"), "-n"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, check=True)
+    text = run.stdout + run.stderr
+    return len(re.findall(r"^rule \S+:$", text, flags=re.M)) + len(
+        re.findall(r"\] Group job \S+ ", text)
+    )
+
+
+def main_dry(points: int, baseline: int, root: Path) -> None:
+    """Planning time, job count and SLURM submissions of the sweep and the baseline."""
+    runs = {}
+    for label, count in (("baseline", baseline), ("sweep", points)):
+        work = root / label
+        work.mkdir()
+        seconds, jobs = dag_seconds(work, sweep_config(count))
+        again, _ = dag_seconds(work, sweep_config(count))  # task files exist: a re-plan
+        submissions = slurm_submissions(work)
+        runs[label] = {"points": count, "jobs": jobs, "plan_s": seconds, "replan_s": again,
+                       "slurm_submissions": submissions}  # fmt: skip
+        print(f"{label}: {count} points, {jobs} jobs: snakemake -n {seconds:.1f} s (again, "
+              f"task files written: {again:.1f} s); {submissions} SLURM submissions",
+              flush=True)  # fmt: skip
+    base, big = runs["baseline"], runs["sweep"]
+    plan_ratio, job_ratio = big["plan_s"] / base["plan_s"], big["jobs"] / base["jobs"]
+    print(f"ratio {big['points']}/{base['points']} points: planning {plan_ratio:.1f}x, "
+          f"jobs {job_ratio:.1f}x")  # fmt: skip
+    print(json.dumps(runs))
 
 
 def write_points(workdir: Path, config: dict) -> list[Path]:
@@ -151,14 +190,20 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--baseline", type=int, default=100)
     parser.add_argument("--keep", type=Path, help="keep the work directory here")
-    parser.add_argument("--real", action="store_true",
-                        help="simulate the points: the whole workflow, end to end")  # fmt: skip
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--real", action="store_true",
+                      help="simulate the points: the whole workflow, end to end")  # fmt: skip
+    mode.add_argument("--dry-run", action="store_true",
+                      help="plan only: job count, planning time, SLURM submissions")  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="nnfield-scale-"))
     results = {}
     try:
         if args.real:
             main_real(args.points, args.baseline, root)
+            return
+        if args.dry_run:
+            main_dry(args.points, args.baseline, root)
             return
         for label, points in (("baseline", args.baseline), ("sweep", args.points)):
             work = root / label

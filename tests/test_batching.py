@@ -101,6 +101,25 @@ def test_walltime_is_five_times_the_estimate_above_the_floor():
     assert batch.runtime_minutes(3) == 3 * batch.runtime_minutes()
     small = batching.plan(_points(TWO_STUDIES), {"seconds": 240, "max_points": 100})
     assert all(b.runtime_minutes() == 10 and b.runtime_minutes(2) == 20 for b in small)
+    # short batches (walltime at the floor) share SLURM submissions on CPU; the long one, and
+    # every batch on GPU, is a submission of its own
+    assert all(b.short and batching.submission_group(b, "cpu") == "simulate" for b in small)
+    assert not batch.short and batching.submission_group(batch, "cpu") is None
+    assert all(batching.submission_group(b, "gpu") is None for b in [*small, batch])
+
+
+def test_short_means_the_walltime_floor():
+    """A batch is short exactly when its walltime request is the floor's: estimates of 120 s
+    and just above it on either side of the line."""
+    spec = next(iter(_points(TWO_STUDIES)["learning"].values()))
+    per_task = batching.estimated_seconds(spec)
+    seen = set()
+    for tasks in (1, 2, 5, 20, 200):
+        batch = batching.Batch("learning", tuple(batching.Task(spec, 0) for _ in range(tasks)))
+        at_floor = batch.runtime_minutes() == batching.WALLTIME_FLOOR
+        assert batch.short == at_floor == (5 * tasks * per_task <= 600), tasks
+        seen.add(batch.short)
+    assert seen == {True, False}, per_task
 
 
 def test_cost_estimates_grow_with_size_and_inputs():

@@ -14,6 +14,8 @@ import pytest
 import xarray as xr
 import yaml
 
+from nnfield import batching
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 
@@ -404,10 +406,27 @@ def slurm_options(*more: str) -> list[str]:
     return options
 
 
-def sbatch_calls(output: str) -> dict[str, str]:
-    """The sbatch command lines of a verbose run, by the rule (or group) named in --comment."""
+def sbatch_calls(output: str) -> list[tuple[str, str]]:
+    """(the rule or group named in --comment, the sbatch command line) of every submission of a
+    verbose run."""
     calls = re.findall(r"sbatch call: (sbatch .*?) --wrap=", output)
-    return {re.search(r"--comment (\S+)", call).group(1): call for call in calls}
+    return [(re.search(r"--comment (\S+)", call).group(1), call) for call in calls]
+
+
+GROUPED_SIMULATE = "rule_simulate_simulate_"
+"""How the plugin's --comment of a group job of simulate batches starts (rule_GROUP_RULES...)."""
+PROFILE = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+BATCHES_PER_SUBMISSION = PROFILE["group-components"]["simulate"]
+"""Short CPU simulate batches per SLURM submission (the profile's group-components)."""
+
+
+def simulate_submissions(batches) -> tuple[list[int], list]:
+    """(sizes of the submissions of short batches, the batches submitted alone) that the
+    profile's grouping makes of ``batches`` (CPU)."""
+    short = sum(b.short for b in batches)
+    n = BATCHES_PER_SUBMISSION
+    sizes = [n] * (short // n) + ([short % n] if short % n else [])
+    return sizes, [b for b in batches if not b.short]
 
 
 def _tiny_batches(text: str = TINY):
@@ -418,22 +437,60 @@ def _tiny_batches(text: str = TINY):
     return cfg, nnconfig.expand(cfg), batching.plan(nnconfig.expand(cfg), cfg["batching"])
 
 
+def _dry_run_submissions(output: str) -> tuple[list[int], list[str]]:
+    """(jobs in each simulate group job, rules of the simulate jobs outside groups) of a dry
+    run's job listing."""
+    groups, alone, current = [], [], None
+    for line in output.splitlines():
+        if re.search(r"\] Group job \S+ ", line):
+            current = re.search(r"Group job (\S+) ", line).group(1)
+            if current == "simulate":
+                groups.append(0)
+        elif match := re.match(r"^rule (simulate_\S+):$", line):
+            alone.append(match.group(1))
+            current = None
+        elif re.match(r"^\s+rule simulate_\S+:$", line):
+            assert current == "simulate", line
+            groups[-1] += 1
+    return groups, alone
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_the_slurm_profile_groups_short_cpu_batches(tmp_path, device):
+    """A dry run through the SLURM profile (no cluster needed): on CPU the short batches go
+    `group-components` to a group job, one submission each; on GPU every batch stands alone."""
+    (tmp_path / "tiny.yaml").write_text(TINY.replace("batching:", f"device: {device}\nbatching:"))
+    run = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    groups, alone = _dry_run_submissions(run.stdout + run.stderr)
+    _, _, batches = _tiny_batches()
+    if device == "cpu":
+        sizes, long = simulate_submissions(batches)
+        assert sorted(groups) == sorted(sizes) and len(sizes) > 1, (groups, sizes)
+        assert sorted(alone) == sorted(b.rule for b in long)
+    else:
+        assert groups == [] and sorted(alone) == sorted(b.rule for b in batches)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
                     reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
 def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
-    """Jobs really ran under sbatch, one submission per simulate batch, per 50 merges and per
-    study, and wrote the same data."""
+    """Jobs really ran under sbatch: one submission per 10 short simulate batches (the
+    profile's group-components), one per 50 merges and one per study; every point file and
+    study dataset equals the local run's."""
     if SLURM is None:
         pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
     work, output = request.getfixturevalue("slurm_run")
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", output)
     cfg, points, batches = _tiny_batches()
     merges = sum(spec.params["shards"] > 1 for specs in points.values() for spec in specs.values())
-    # one per batch, one per 50 merges (profile: group-components), one per study's analysis
-    expected = len(batches) + -(-merges // 50) + len(cfg["studies"])
-    assert len(batches) > len(cfg["studies"]) and merges > 1
+    sizes, alone = simulate_submissions(batches)
+    expected = len(sizes) + len(alone) + -(-merges // 50) + len(cfg["studies"])
+    assert len(sizes) > 1 and merges > 1  # grouped: more than one submission of batches
     assert len(submitted) == expected, (len(submitted), expected)
+    grouped = [c for c, _ in sbatch_calls(output) if c.startswith(GROUPED_SIMULATE)]
+    assert len(grouped) == len(sizes), grouped
     logs = sorted((work / "results").glob("*/logs/simulate/batch-*.log"))
     assert len(logs) == len(batches)
     assert all("running in SLURM job" in log.read_text() for log in logs)
@@ -452,22 +509,31 @@ def test_slurm_run_is_grouped_and_equals_the_local_run(finished_run, request):
 @pytest.mark.skipif(SLURM is None and not REQUIRE_SLURM,
                     reason="no SLURM cluster reachable (.ci/run starts one)")  # fmt: skip
 def test_slurm_submissions_ask_for_the_batch_walltime_and_no_account(request):
-    """The sbatch line of every simulate batch asks for the walltime the batch's cost estimate
-    gives (nnfield.batching.Batch.runtime_minutes: 5x the estimate, at least 10 minutes), its
-    memory, one CPU, no GPU; and, with no slurm_account set, no account (the plugin's
-    fallback when it cannot guess one: the profile sets nothing the plugin does not read)."""
+    """The sbatch line of every submission of short simulate batches asks for the walltime of
+    its series layers (10 minutes, the batches' floor, per layer of at most `--cores` batches;
+    nnfield.batching.Batch.runtime_minutes), their memory and no GPU; a batch submitted alone
+    asks for its own walltime; and, with no slurm_account set, no submission names an account
+    (the plugin's fallback when it cannot guess one: the profile sets nothing the plugin does
+    not read)."""
     if SLURM is None:
         pytest.fail("NNFIELD_REQUIRE_SLURM=1 but no SLURM cluster is reachable (sinfo failed)")
     _, output = request.getfixturevalue("slurm_run")
     calls = sbatch_calls(output)
     _, _, batches = _tiny_batches()
-    for batch in batches:
-        call = calls[f"rule_{batch.rule}"]
+    sizes, alone = simulate_submissions(batches)
+    per_layer = min(4, SLURM["cpus"])  # slurm_options: --cores; profile: mem_mb 8000 / 2000
+    grouped = [call for comment, call in calls if comment.startswith(GROUPED_SIMULATE)]
+    walltimes = sorted(int(re.search(r" -t (\d+) ", call).group(1)) for call in grouped)
+    assert walltimes == sorted(batching.WALLTIME_FLOOR * -(-k // per_layer) for k in sizes)
+    memory = {f" --mem {2000 * min(k, per_layer)} " for k in sizes}
+    for call in grouped:
+        assert any(m in call for m in memory), (call, memory)
+    by_comment = dict(calls)
+    for batch in alone:
+        call = by_comment[f"rule_{batch.rule}"]
         assert f" -t {batch.runtime_minutes(1)} " in call, call
         assert " --mem 2000 " in call and "--cpus-per-task=1" in call, call
-        assert "--gpus" not in call and " -A " not in call, call
-    groups = [call for name, call in calls.items() if not name.startswith("rule_simulate_")]
-    assert groups and all("--gpus" not in c and " -A " not in c for c in groups), groups
+    assert all("--gpus" not in c and " -A " not in c for _, c in calls), calls
 
 
 def tiny_hidden(contractions=(0.5,), **top) -> str:
@@ -493,8 +559,9 @@ def test_slurm_gpu_submissions_give_each_simulate_job_one_gpu(tmp_path):
     (tmp_path / "tiny.yaml").write_text(GPU_TINY)
     run = snakemake(tmp_path, *slurm_options("--retries", "0"))
     assert run.returncode != 0  # no JAX GPU behind a fake device
-    calls = sbatch_calls(run.stdout + run.stderr)
+    calls = dict(sbatch_calls(run.stdout + run.stderr))
     _, _, batches = _tiny_batches(GPU_TINY)
+    assert all(b.short for b in batches)  # short, yet never grouped on GPU
     assert len(batches) == 2 and set(calls) == {f"rule_{b.rule}" for b in batches}, calls
     for batch in batches:
         call = calls[f"rule_{batch.rule}"]

@@ -44,6 +44,11 @@ from nnfield.config import PointSpec
 from nnfield.engine import layout
 from nnfield.engine.atomic import atomic_path
 
+WALLTIME_FLOOR = 10
+"""Minutes: the shortest SLURM walltime a batch asks for."""
+SIMULATE_GROUP = "simulate"
+"""The group of short CPU batches (:func:`submission_group`)."""
+
 
 def estimated_seconds(spec: PointSpec) -> float:
     """Rough single-core seconds of one shard of ``spec`` (set-up included), from its study's
@@ -125,8 +130,24 @@ class Batch:
         return sum(estimated_seconds(task.spec) for task in self.tasks)
 
     def runtime_minutes(self, attempt: int = 1) -> int:
-        """SLURM walltime request: 5x the estimate, at least 10 minutes, times the attempt."""
-        return attempt * max(10, math.ceil(5 * self.seconds / 60))
+        """SLURM walltime request: 5x the estimate, at least WALLTIME_FLOOR minutes, times the
+        attempt."""
+        return attempt * max(WALLTIME_FLOOR, math.ceil(5 * self.seconds / 60))
+
+    @property
+    def short(self) -> bool:
+        """True when the walltime request is the floor's (an estimate of at most 2 minutes): a
+        submission of its own would then spend as long queueing and starting as working."""
+        return 5 * self.seconds <= 60 * WALLTIME_FLOOR
+
+
+def submission_group(batch: Batch, device: str) -> str | None:
+    """The Snakemake group of ``batch``'s job (groups act only on a cluster): ``simulate`` for a
+    short batch on CPU, so that ``--group-components simulate=N`` (the SLURM profile sets it)
+    puts N such batches in one submission.  None, a submission of its own, for a longer batch
+    (grouping it would serialise work a cluster runs in parallel) and on GPU (a group asks for
+    the sum of its jobs' GPUs)."""
+    return SIMULATE_GROUP if device == "cpu" and batch.short else None
 
 
 def plan(

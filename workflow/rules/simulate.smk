@@ -1,6 +1,8 @@
 # Simulate jobs: each runs a batch of (point, shard) tasks of one study in one process and writes
 # each task's file as a job of its own would (nnfield.batching).  Batch rules are named
-# simulate_<study>_<key>; `--set-resources simulate:...` applies to all of them.
+# simulate_<study>_<key>; `--set-resources simulate:...` applies to all of them.  Short batches
+# on CPU form the group `simulate` (nnfield.batching.submission_group): on a cluster,
+# `--group-components simulate=N` puts N of them in one submission (the SLURM profile: 10).
 #
 # A batch's tasks travel in its task file (results/<study>/batches/<key>-<hash>.json), named by
 # its content and written once, by the main Snakemake process, when the workflow is evaluated:
@@ -48,6 +50,8 @@ for _batch in BATCHES:
         log:
             _batch.log,
         priority: min(99999, max(1, round(_batch.seconds)))  # longest first; analyses rank higher
+        group:
+            batching.submission_group(_batch, DEVICE)
         threads: 1
         resources:
             **_batch_resources(_batch),
