@@ -25,6 +25,10 @@ Each batch's task list is a file named by the batch and a hash of its content, w
 the plan.  It is the batch job's input, so a changed batch (a new file, newer than the outputs)
 reruns under any rerun trigger.
 
+On a cluster, short batches (walltime request at the floor) on CPU form the Snakemake group
+``simulate`` (:func:`submission_group`), so that the SLURM profile's ``group-components`` puts
+several in one submission: a 10^5-point sweep of tiny points is about 200 submissions.
+
 The cost estimate is a rough model of one CPU core's seconds (within a factor of about 2-3 on
 the default configuration); it sets batch sizes and SLURM walltime requests, never results.
 """
