@@ -172,4 +172,4 @@ def test_coupling_figures_are_made_only_where_couplings_are_computed():
     assert figures(default) == list(figure_study())
     default["studies"]["npoint"]["analysis"]["couplings"]["enabled"] = False
     assert figures(default) == [f for f in figure_study() if not f.startswith("coupling_")]
-    assert figures({"studies": {"hidden": {}}}) == ["hidden_entropy"]
+    assert figures({"studies": {"hidden": {}}}) == ["hidden_entropy", "seed_claims"]

@@ -6,4 +6,4 @@ see nnfield.studies.base."""
 
 from nnfield.studies.base import PackageStudy
 
-STUDY = PackageStudy(name="hidden", package=__name__, figures=("hidden_entropy",))
+STUDY = PackageStudy(name="hidden", package=__name__, figures=("hidden_entropy", "seed_claims"))

@@ -41,6 +41,7 @@ from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.engine.store import annotate, points_sha256, provenance
 from nnfield.studies.hidden.sample import RAW_VARIABLES, weight_ensemble
+from nnfield.studies.hidden.weights import coupling_label
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ POINT_COORDINATES = {
     "ensemble": ("weight ensemble (config name)", "1"),
     "weights": ("kind of weight ensemble", "1"),
     "activation": ("activation f", "1"),
-    "coupling_matrix": ("ring coupling matrix C (rings)", "1"),
+    "coupling_matrix": ("ring coupling matrix C (rings): its name, or its rows as JSON", "1"),
     "neurons": ("neurons n", "1"),
     "subsystems": ("subsystems D", "1"),
     "contraction": ("contraction a (spectral radius of W; rings: of each ring)", "1"),
@@ -466,6 +467,7 @@ def analyze_files(
 
 def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = None) -> xr.Dataset:
     """The study dataset from (point name, params, per-point arrays, config_sha256) rows."""
+    from nnfield.studies.hidden import metric
     from nnfield.studies.hidden import theory as hidden_theory
 
     names = [r[0] for r in rows]
@@ -473,7 +475,15 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
     study = _assemble(names, params, [r[2] for r in rows])
     study = study.merge(hidden_theory.curves(params))
     study = study.merge(hidden_theory.ring_fits(study, params))
+    pairs = metric.metric_pairs(study, params)
+    study = study.merge(pairs)
     study.attrs = provenance("hidden", config_sha256=points_sha256((r[0], r[3]) for r in rows))
+    if pairs.data_vars:
+        study.attrs["claim_metric"] = (
+            "entropy production is a local function of the metric g = I + eps C, so couplings "
+            "with equal det(I + eps C) produce the same entropy (Vanchurin 2020)"
+        )
+        study.attrs["claim_metric_verdict"] = metric.verdict(pairs)
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see "
@@ -481,7 +491,7 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
         critical_values=stats.CRITICAL_VALUE_METHOD,
         ergodicity=ergodicity_method(options),
     )
-    meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META,
+    meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META, **metric.META,
             "point": ("sweep point name", "1")}  # fmt: skip
     # sweep parameters are coordinates of `point`: ds.sel(point=ds.coupling == 0.1) etc.
     return annotate(study.set_coords(list(POINT_COORDINATES)), meta)
@@ -506,7 +516,8 @@ def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> x
         data[name] = (_SUBSYSTEM_DIMS[ndim], stacked)
     data["nonfinite"] = (("point",), data["nonfinite"][1].astype(np.int64))
     for key in POINT_COORDINATES:
-        values = [p[key] if key in _STRING_COORDS else float(p[key]) for p in params]
+        values = [coupling_label(p[key]) if key == "coupling_matrix" else
+                  p[key] if key in _STRING_COORDS else float(p[key]) for p in params]  # fmt: skip
         data[key] = (("point",), np.asarray(values))
     coords = {"point": names, "subsystem": np.arange(d_max), "subsystem2": np.arange(d_max)}
     return xr.Dataset(data, coords=coords)

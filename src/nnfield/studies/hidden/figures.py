@@ -26,10 +26,13 @@ import xarray as xr
 from matplotlib.ticker import MaxNLocator
 
 from nnfield.figures import style
+from nnfield.studies.hidden.claims_figures import seed_claims
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 MARKERS = ("o", "s", "^", "D", "v")
 LINEAR_KINDS = ("cycle", "permutation", "orthogonal", "symmetric")
+CHAINS = ("symmetric", "antisymmetric")
+"""Named chain couplings: the rings panels show these; explicit C go to seed_claims."""
 
 
 def _points(ds: xr.Dataset, **match) -> xr.Dataset:
@@ -132,7 +135,7 @@ def _panel_mixture(ax, ds):
 
 
 def _panel_rings(ax, ds):
-    sel = _points(ds, weights="rings")
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
     if not sel.sizes["point"]:
         return _empty(ax, "no coupled rings configured")
     fits = ds["ring_fit_ensemble"].values.tolist() if "ring_fit" in ds.dims else []
@@ -209,7 +212,7 @@ def _panel_gain_scaled(ax, ds):
 
 
 def _panel_subsystems(ax, ds):
-    sel = _points(ds, weights="rings")
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
     if not sel.sizes["point"] or ds.sizes.get("subsystem", 0) < 2:
         return _empty(ax, "no coupled rings with 2+ rings configured")
     for i, name in enumerate(dict.fromkeys(sel["ensemble"].values.tolist())):
@@ -237,7 +240,7 @@ def _panel_subsystems(ax, ds):
 
 
 def _ring_thermo_points(ds: xr.Dataset):
-    sel = _points(ds, weights="rings")
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
     if not sel.sizes["point"] or "ep_coarse" not in ds:
         return None
     return sel
@@ -303,5 +306,5 @@ def hidden_entropy(ds: xr.Dataset):
     return fig
 
 
-FIGURES = {"hidden_entropy": hidden_entropy}
+FIGURES = {"hidden_entropy": hidden_entropy, "seed_claims": seed_claims}
 """Figure name -> function of the study dataset."""

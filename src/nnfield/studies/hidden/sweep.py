@@ -55,6 +55,11 @@ def check(cfg: Mapping[str, Any]) -> None:
             if name in ens and ens["weights"] not in kinds:
                 raise ConfigError(f"config key '{where}.{name}': only for weights "
                                   f"{' or '.join(kinds)}")  # fmt: skip
+        matrix = ens.get("coupling_matrix", "symmetric")
+        d = ens["subsystems"]
+        if not isinstance(matrix, str) and (len(matrix) != d or any(len(r) != d for r in matrix)):
+            raise ConfigError(f"config key '{where}.coupling_matrix': an explicit C must be "
+                              f"{d} x {d} (subsystems = {d} rings), one row per ring")  # fmt: skip
         if ens["weights"] == "rings" and ens["subsystems"] < 2 and any(ens.get("couplings", [])):
             raise ConfigError(f"config key '{where}.subsystems': coupled rings need at least 2 "
                               "rings (subsystems)")  # fmt: skip

@@ -30,7 +30,8 @@ META = {
     "curve_x": ("value of curve_axis along the exact curve", "1"),
     "curve_ep": ("exact ensemble-mean production per step and neuron of the linear dynamics "
                  "(closed form, or the mean over curve draws)", "nats"),
-    "curve_draws": ("weight draws averaged by the curve (0: closed form)", "1"),
+    "curve_draws": ("weight draws averaged by the curve (0: exact, a closed form or the one W "
+                    "of the ensemble)", "1"),
     "ring_fit_ensemble": ("coupled-ring ensemble of the fit", "1"),
     "ring_fit_value": ("least-squares coefficient c_k of ep = c0 + c2 eps^2 + c4 eps^4 fitted "
                        "to the Monte Carlo ep (even in eps by an identity)", "nats"),
@@ -63,8 +64,9 @@ def _ensemble(p: Mapping, **change) -> WeightEnsemble:
 
 
 def exact_mean_production(ens: WeightEnsemble, gain: float, draws=None) -> float:
-    """Ensemble-mean exact production per neuron of the linear dynamics (NaN if unstable);
-    ``draws`` = (G1, G2) standard normal arrays for kinds without a closed form."""
+    """Ensemble-mean exact production per neuron of the linear dynamics (NaN if unstable): the
+    closed form, else the Lyapunov solution of the one W of a shared-weight kind, else the mean
+    over ``draws`` = (G1, G2), standard normal arrays of a random kind."""
     from nnfield.theory.thermo import hidden_step
 
     if not gain * ens.spectral_radius() < 1:
@@ -72,6 +74,9 @@ def exact_mean_production(ens: WeightEnsemble, gain: float, draws=None) -> float
     closed = ens.closed_form_production(gain)
     if closed is not None:
         return closed / ens.neurons
+    if ens.shared_weights:  # one W for every network (rings with a non-normal C)
+        (w,) = ens.sample(np.random.default_rng(0), 1)
+        return hidden_step(w, 1.0, gain).stationary_entropy_production() / ens.neurons
     weights = ens.ginibre_from(*draws)
     values = [hidden_step(w, 1.0, gain).stationary_entropy_production() for w in weights]
     return float(np.mean(values)) / ens.neurons
@@ -102,8 +107,9 @@ def curves(params: Sequence[Mapping]) -> xr.Dataset:
                     q = {**fixed, axis: x}
                     ens = _ensemble(first, **{k: v for k, v in q.items() if k != "gain"})
                     ep.append(exact_mean_production(ens, q["gain"], draws))
-                closed = _ensemble(first).closed_form_production() is not None
-                rows.append((name, axis, grid, np.asarray(ep), 0 if closed else CURVE_DRAWS,
+                ens = _ensemble(first)
+                exact = ens.shared_weights or ens.closed_form_production() is not None
+                rows.append((name, axis, grid, np.asarray(ep), 0 if exact else CURVE_DRAWS,
                              fixed))  # fmt: skip
     if not rows:
         return xr.Dataset()
@@ -122,8 +128,8 @@ def curves(params: Sequence[Mapping]) -> xr.Dataset:
 
 
 def ring_fits(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
-    """The Onsager coefficient c2 of every coupled-ring ensemble (at each a, g, s) with >= 3
-    distinct |eps|, measured against its exact value.
+    """The Onsager coefficient c2 of every coupled-ring ensemble with a named chain coupling (at
+    each a, g, s) with >= 3 distinct |eps|, measured against its exact value.
 
     ep(eps) is even in eps exactly (W(-eps) = S W(eps) S with S = diag(+-1) per ring, an
     orthogonal similarity), so the Monte Carlo values are fitted by ordinary least squares to
@@ -138,7 +144,9 @@ def ring_fits(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
 
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
-        if p["weights"] == "rings":
+        # named chains only: an explicit C need be neither normal (the Taylor form) nor
+        # bipartite (ep even in eps)
+        if p["weights"] == "rings" and isinstance(p["coupling_matrix"], str):
             key = (p["ensemble"], p["coupling_matrix"], float(p["contraction"]),
                    float(p["gain"]), float(p["noise"]))  # fmt: skip
             groups.setdefault(key, []).append(i)

@@ -13,18 +13,23 @@ realisation), so the linear dynamics x' = g W x + s xi is stable for g a < 1:
   ensemble is an exact 50/50 mixture;
 - ``rings``: W = I_D (x) a P + eps C (x) I_m, D rings of m = n / D neurons (P the m-cycle) with C
   the open chain of rings, symmetric (C_{mu,mu+1} = C_{mu+1,mu} = 1) or antisymmetric
-  (C_{mu,mu+1} = -C_{mu+1,mu} = 1); here a and eps are given directly.
+  (C_{mu,mu+1} = -C_{mu+1,mu} = 1), or any D x D matrix given explicitly (rows); here a and
+  eps are given directly.  W is normal exactly when C is (W W^T - W^T W = eps^2 [C, C^T] (x) I).
 Neurons are grouped into D contiguous subsystems of n / D neurons (the rings, for ``rings``).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 WEIGHT_KINDS = ("cycle", "permutation", "symmetric", "orthogonal", "ginibre", "mixture", "rings")
 COUPLING_MATRICES = ("symmetric", "antisymmetric")
+CouplingMatrix = str | Sequence[Sequence[float]]
+"""A named chain coupling (COUPLING_MATRICES) or an explicit D x D matrix (its rows)."""
 
 
 def shift(n: int) -> np.ndarray:
@@ -32,8 +37,15 @@ def shift(n: int) -> np.ndarray:
     return np.roll(np.eye(n), 1, axis=0)
 
 
-def chain_coupling(rings: int, kind: str) -> np.ndarray:
-    """C of an open chain of ``rings`` rings, symmetric or antisymmetric."""
+def chain_coupling(rings: int, kind: CouplingMatrix) -> np.ndarray:
+    """C of ``rings`` rings: the open chain, symmetric or antisymmetric, or an explicit matrix
+    (which must be rings x rings)."""
+    if not isinstance(kind, str):
+        c = np.asarray(kind, dtype=np.float64)
+        if c.shape != (rings, rings):
+            raise ValueError(f"coupling matrix of shape {c.shape} for {rings} rings; it must be "
+                             f"{rings} x {rings}")  # fmt: skip
+        return c
     if kind not in COUPLING_MATRICES:
         raise ValueError(f"unknown coupling matrix {kind!r}; known: {COUPLING_MATRICES}")
     c = np.zeros((rings, rings))
@@ -41,6 +53,22 @@ def chain_coupling(rings: int, kind: str) -> np.ndarray:
     c[i, i + 1] = 1.0
     c[i + 1, i] = 1.0 if kind == "symmetric" else -1.0
     return c
+
+
+def coupling_label(kind: CouplingMatrix) -> str:
+    """The coupling matrix as text: its name, or its rows as compact JSON."""
+    return (
+        kind
+        if isinstance(kind, str)
+        else json.dumps([[float(x) for x in row] for row in kind], separators=(",", ":"))
+    )
+
+
+def is_normal(c: np.ndarray) -> bool:
+    """Whether C C^T = C^T C up to rounding (then W of the rings kind is normal)."""
+    c = np.asarray(c, dtype=np.float64)
+    scale = max(float(np.max(np.abs(c))) ** 2, np.finfo(float).tiny)
+    return bool(np.max(np.abs(c @ c.T - c.T @ c)) <= 8 * c.shape[0] * np.finfo(float).eps * scale)
 
 
 def subsystem_matrix(neurons: int, subsystems: int) -> np.ndarray:
@@ -71,7 +99,7 @@ class WeightEnsemble:
     contraction: float = 0.5
     antisymmetric_fraction: float = 0.5
     coupling: float = 0.0
-    coupling_matrix: str = "symmetric"
+    coupling_matrix: CouplingMatrix = "symmetric"
 
     def __post_init__(self) -> None:
         if self.kind not in WEIGHT_KINDS:
@@ -157,6 +185,8 @@ class WeightEnsemble:
             )
         if self.kind == "rings":
             c = chain_coupling(self.subsystems, self.coupling_matrix)
+            if not is_normal(c):  # the eigenvalue form needs a normal W
+                return None
             lam = thermo.ring_eigenvalues(
                 self.ring_size, self.subsystems, a, gain * self.coupling, c
             )
@@ -165,7 +195,8 @@ class WeightEnsemble:
 
     def spectral_radius(self) -> float | None:
         """Spectral radius of W where it is fixed by the parameters (all kinds: a, except
-        rings, whose radius is max |a omega + eps c|)."""
+        rings, whose radius is max |a omega + eps c|: I_D (x) P and C (x) I_m commute, for any
+        C)."""
         if self.kind != "rings":
             return self.contraction
         from nnfield.theory.thermo import ring_eigenvalues
