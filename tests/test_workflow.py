@@ -315,10 +315,10 @@ def test_outputs_regenerate_byte_identical(finished_run, rule):
     """`--forcerun figure` redraws every figure, `--forcerun analyze` remakes every study
     dataset and figure, byte for byte (in processes with another string-hash seed)."""
     outputs = sorted((finished_run / "results/figures").glob("*.p[dn][fg]"))
-    assert len(outputs) == 12
+    assert len(outputs) == 14  # 7 figures, pdf and png
     if rule == "analyze":
         outputs += sorted((finished_run / "results").glob("*/*.nc"))
-        assert len(outputs) == 16
+        assert len(outputs) == 18
     before = {path: path.read_bytes() for path in outputs}
     stamps = {path: path.stat().st_mtime_ns for path in outputs}
     run = snakemake(finished_run, "--cores", "2", "--forcerun", rule,
@@ -655,8 +655,8 @@ def test_config_drift_without_metadata_and_orphaned_writers_are_caught(finished_
     assert f"{shard.relative_to(work)}: made with another spec of point" in log
     assert "run `nnfield verify results --remove-bad`, then snakemake again" in log
     fix = nnfield_cli(work, "verify", "results", "--remove-bad")
-    assert fix.returncode == 1 and "removed 3 result file(s)" in fix.stdout, (
-        fix.stdout  # the point and the two figures (the failed analysis left no dataset)
+    assert fix.returncode == 1 and "removed 5 result file(s)" in fix.stdout, (
+        fix.stdout  # the point and the hidden study's four figure files (no dataset was left)
     )
     assert not shard.exists() and not (results / "hidden/hidden.nc").exists()
     run = snakemake(work, "--cores", "2", *mtime)
