@@ -40,6 +40,7 @@ import xarray as xr
 from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.engine.store import annotate, points_sha256, provenance
+from nnfield.studies.hidden import lightcone
 from nnfield.studies.hidden.sample import RAW_VARIABLES, weight_ensemble
 from nnfield.studies.hidden.weights import coupling_label
 
@@ -303,6 +304,11 @@ def analyze_point(
     replicas_ok = replicas == 1 or float(out["replica_z"]) <= one_sided
     blocks_ok = identity or rho1 <= max_rho
     out["ergodic"] = np.asarray(np.int8(drift_ok and replicas_ok and blocks_ok))
+
+    def crit_of(tests: int) -> float:
+        return stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, tests, dof)
+
+    out.update(lightcone.point_estimates(ds, p, finite, crit_of))
     if p["weights"] == "mixture":
         out["annealed_exact"] = np.asarray(0.0)  # P/P^T: the mixed pair law is symmetric
     closed = ens.closed_form_production(p["gain"])
@@ -484,6 +490,14 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
             "with equal det(I + eps C) produce the same entropy (Vanchurin 2020)"
         )
         study.attrs["claim_metric_verdict"] = metric.verdict(pairs)
+    cone_verdict = lightcone.verdict(study, params)
+    if cone_verdict:
+        study.attrs["claim_lightcone"] = (
+            "with a permutation W the neurons' states move as strings: for x' = f(a P x) + s xi "
+            "on a ring, C(k, tau) = <x_i(t) x_(i+k)(t + tau)> lives on the light line k = tau "
+            "(mod n) for any pointwise f, a^tau s^2 / (1 - a^2) for linear f (Vanchurin 2020)"
+        )
+        study.attrs["claim_lightcone_verdict"] = cone_verdict
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see "
@@ -492,6 +506,7 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
         ergodicity=ergodicity_method(options),
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META, **metric.META,
+            **lightcone.META,
             "point": ("sweep point name", "1")}  # fmt: skip
     # sweep parameters are coordinates of `point`: ds.sel(point=ds.coupling == 0.1) etc.
     return annotate(study.set_coords(list(POINT_COORDINATES)), meta)
@@ -507,7 +522,16 @@ def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> x
     d_max = max(int(p["subsystems"]) for p in params)
     ndims = {name: value.ndim for one in results for name, value in one.items()}
     data = {}
+    cone = [one["spacetime"].shape for one in results if "spacetime" in one]
+    cone_shape = tuple(np.max(cone, axis=0)) if cone else ()
     for name, ndim in ndims.items():
+        if name.startswith("spacetime"):  # (lag, site), padded to the largest L and n
+            stacked = np.full((len(results), *cone_shape), np.nan)
+            for i, one in enumerate(results):
+                if name in one:
+                    stacked[(i, *(slice(0, k) for k in one[name].shape))] = one[name]
+            data[name] = (("point", "lag", "site"), stacked)
+            continue
         stacked = np.full((len(results),) + (d_max,) * ndim, np.nan)
         for i, one in enumerate(results):
             if name in one:
@@ -520,4 +544,6 @@ def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> x
                   p[key] if key in _STRING_COORDS else float(p[key]) for p in params]  # fmt: skip
         data[key] = (("point",), np.asarray(values))
     coords = {"point": names, "subsystem": np.arange(d_max), "subsystem2": np.arange(d_max)}
+    if cone_shape:
+        coords |= {"lag": np.arange(cone_shape[0]), "site": np.arange(cone_shape[1])}
     return xr.Dataset(data, coords=coords)

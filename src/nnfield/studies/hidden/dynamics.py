@@ -25,6 +25,11 @@ given), then ``time_blocks`` blocks of
     current_sq (D, D)      time sum of j_t^2, j_t = x̄^mu_t x̄^nu_{t+1} - x̄^nu_t x̄^mu_{t+1} the
                            one-step current of subsystems mu, nu
     finite                 whether every recorded number of the network is finite
+    spacetime (L+1, n)     (only with lags L > 0) C(k, tau) = sum over measured steps t and
+                           sites i of x_i(t - tau) x_{i+k mod n}(t), / (steps n): the
+                           space-time correlation, accumulated as cross spectra of the FFTs of
+                           the last L + 1 states (kept from the burn-in on, so every measured
+                           step has all its lags; burn_in >= L)
 Memory is O(networks x n^2) per block, whatever the trajectory length.  Step t of a block draws
 its noise from fold_in(fold_in(key, block), t) for the whole block at once.
 """
@@ -79,6 +84,7 @@ def make_block_function(
     activation: str,
     components: int = 0,
     dtype=jnp.float32,
+    lags: int = 0,
 ):
     """A jitted ``(key, block, weights, bias, gain, noise_std, averaging, density, comp,
     initial) -> tuple``.
@@ -88,7 +94,8 @@ def make_block_function(
     (M, n, n), logdet (M,)) of each network's exact stationary Gaussian, or None to fit one to
     the trajectory; ``comp`` = (W_c (C, n, n), mean_c (C, n), precision_c (C, n, n), logdet_c
     (C,)) of the mixture components (ignored when ``components`` is 0).  Gain and noise are
-    traced, so one compilation serves every point of the same shapes.
+    traced, so one compilation serves every point of the same shapes.  With ``lags`` L > 0
+    the tuple ends with the space-time correlation (M, L + 1, n) after ``finite``.
     """
     require_x64("the hidden block kernel")
     phi = activations.get(activation, ACTIVATIONS).jax  # f(u) = phi(g u)
@@ -126,11 +133,20 @@ def make_block_function(
             x1 = u + s * xi
             return x1, drift(w, b, x1, gain)
 
+        def push(hist, x):  # FFTs of the last L + 1 states, newest first
+            new = jnp.fft.fft(x.astype(jnp.float64), axis=-1)[:, None]
+            return jnp.concatenate([new, hist[:, :-1]], axis=1)
+
         def burn(t, carry):
-            return advance(t, *carry)
+            x, u, hist = carry
+            x1, u1 = advance(t, x, u)
+            return x1, u1, push(hist, x1) if lags else hist
 
         x0 = initial.astype(dtype)
-        x, u = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain)))
+        hist0 = (push(jnp.zeros((m, lags + 1, n), jnp.complex128), x0) if lags
+                 else jnp.zeros((), jnp.complex128))  # fmt: skip
+        x, u, hist = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain), hist0))
+        cone = (hist, jnp.zeros_like(hist))
         uc = comp_drift(x) if components else None
         d = averaging.shape[0]
         zeros_d = jnp.zeros((m, d), jnp.float64)
@@ -140,8 +156,11 @@ def make_block_function(
         xbar = (zeros_d, jnp.zeros((m, d, d)), jnp.zeros((m, d, d)), jnp.zeros((m, d, d)))
 
         def measured(t, carry):
-            x, u, uc, sums, moments, xbar = carry
+            x, u, uc, sums, moments, xbar, cone = carry
             x1, u1 = advance(t, x, u)
+            if lags:  # cross[tau] += conj(X(t + 1 - tau)) X(t + 1), in Fourier space
+                hist = push(cone[0], x1)
+                cone = (hist, cone[1] + jnp.conj(hist) * hist[:, :1])
             x64, x164 = x.astype(jnp.float64), x1.astype(jnp.float64)
             fwd = jnp.sum((x164 - u.astype(jnp.float64)) ** 2, -1)
             bwd = jnp.sum((x64 - u1.astype(jnp.float64)) ** 2, -1)
@@ -166,19 +185,20 @@ def make_block_function(
             pair = xb0[:, :, None] * xb1[:, None, :]
             xbar = (s1 + xb1, s2 + xb1[:, :, None] * xb1[:, None, :], lag + pair,
                     jsq + (pair - jnp.swapaxes(pair, 1, 2)) ** 2)  # fmt: skip
-            return x1, u1, uc1, (med, ann_t, ann_m), moments, xbar
+            return x1, u1, uc1, (med, ann_t, ann_m), moments, xbar, cone
 
         def time_block(carry, r):
-            x, u, uc, moments, xbar = carry
+            x, u, uc, moments, xbar, cone = carry
             zero = jnp.zeros(m, jnp.float64)
             start = burn_in + r * block_steps
-            x1, u1, uc1, sums, moments, xbar = jax.lax.fori_loop(
-                start, start + block_steps, measured, (x, u, uc, (zero, zero, zero), moments, xbar)
-            )
-            return (x1, u1, uc1, moments, xbar), (*sums, x1)
+            x1, u1, uc1, sums, moments, xbar, cone = jax.lax.fori_loop(
+                start, start + block_steps, measured,
+                (x, u, uc, (zero, zero, zero), moments, xbar, cone),
+            )  # fmt: skip
+            return (x1, u1, uc1, moments, xbar, cone), (*sums, x1)
 
-        (_, _, _, moments, xbar), (med, ann_t, ann_m, ends) = jax.lax.scan(
-            time_block, (x, u, uc, moments, xbar), jnp.arange(time_blocks)
+        (_, _, _, moments, xbar, cone), (med, ann_t, ann_m, ends) = jax.lax.scan(
+            time_block, (x, u, uc, moments, xbar, cone), jnp.arange(time_blocks)
         )
         if fit:  # Gaussian fitted to the network's measured states x_0 .. x_T
             mean = moments[0] / (steps + 1)
@@ -194,6 +214,9 @@ def make_block_function(
         system = logp[:-1] - logp[1:]
         out = (med.T, system.T, ann_t.T, ann_m.T, *xbar)
         finite = jnp.all(jnp.isfinite(med), 0) & jnp.all(jnp.isfinite(system), 0)
+        if lags:
+            spacetime = jnp.real(jnp.fft.ifft(cone[1], axis=-1)) / (steps * n)
+            return (*out, finite & jnp.all(jnp.isfinite(spacetime), (1, 2)), spacetime)
         return (*out, finite)
 
     return run

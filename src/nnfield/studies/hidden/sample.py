@@ -43,6 +43,12 @@ VARIABLES = {
     "subsystem_mean_exact": Variable(_SUB, "exact stationary mean of the subsystem averages"),
     "subsystem_lag_exact": Variable(_SUB2, "exact lag-1 covariance E[xbar_t xbar_{t+1}^T] - "
                                     "mean mean^T"),
+    "spacetime": Variable(("block", "member", "lag", "site"), "space-time correlation "
+                          "C(k, tau) = <x_i(t) x_(i+k)(t + tau)> of the network, averaged over "
+                          "sites i (cyclic) and measured steps; lag tau, site k"),
+    "spacetime_exact": Variable(("block", "member", "lag", "site"), "exact stationary C(k, tau) "
+                                "of the network (linear f): (1/n) sum_i ((g W)^tau Sigma)_(i+k, "
+                                "i)"),
     "member": Variable(("member",), "network within its block"),
     "time_block": Variable(("time_block",), "block of the measured trajectory"),
     "subsystem": Variable(("subsystem",), "subsystem mu"),
@@ -55,6 +61,7 @@ def weight_ensemble(p: Mapping) -> WeightEnsemble:
     return WeightEnsemble(
         p["weights"], int(p["neurons"]), int(p["subsystems"]), float(p["contraction"]),
         float(p["antisymmetric_fraction"]), float(p["coupling"]), p["coupling_matrix"],
+        float(p.get("laziness", 0.5)),
     )  # fmt: skip
 
 
@@ -74,7 +81,9 @@ def exact_network(weights: np.ndarray, p: Mapping, averaging: np.ndarray) -> dic
 
     step = hidden_step(weights, p["noise"], p["gain"])
     sigma = step.stationary_covariance
-    return {
+    lags = int(p.get("light_cone", 0))
+    out = {"spacetime": spacetime_exact(step.transition, sigma, lags)} if lags else {}
+    return out | {
         "ep": step.stationary_entropy_production(),
         "precision": np.linalg.inv(sigma),
         "logdet": np.linalg.slogdet(sigma)[1],
@@ -82,6 +91,18 @@ def exact_network(weights: np.ndarray, p: Mapping, averaging: np.ndarray) -> dic
         "cov": averaging @ sigma @ averaging.T,
         "lag": averaging @ sigma @ step.transition.T @ averaging.T,
     }
+
+
+def spacetime_exact(transition: np.ndarray, sigma: np.ndarray, lags: int) -> np.ndarray:
+    """(L + 1, n): C(k, tau) = (1/n) sum_i (M^tau Sigma)_(i+k mod n, i) of x' = M x + s xi in
+    its stationary state (zero mean), Sigma the stationary covariance."""
+    n = sigma.shape[0]
+    sites = np.arange(n)
+    out, power = [], sigma
+    for _ in range(lags + 1):
+        out.append([power[(sites + k) % n, sites].mean() for k in range(n)])
+        power = transition @ power
+    return np.asarray(out)
 
 
 def _exact_block(weights, bias, p, averaging, solved: dict) -> dict[str, np.ndarray]:
@@ -93,7 +114,9 @@ def _exact_block(weights, bias, p, averaging, solved: dict) -> dict[str, np.ndar
         if tag not in solved:
             solved[tag] = exact_network(w, p, averaging)
         rows.append(solved[tag])
-    out = {k: np.stack([r[k] for r in rows]) for k in ("ep", "precision", "logdet", "cov", "lag")}
+    keys = ("ep", "precision", "logdet", "cov", "lag", *(("spacetime",) if "spacetime" in rows[0]
+                                                          else ()))  # fmt: skip
+    out = {k: np.stack([r[k] for r in rows]) for k in keys}
     n = weights.shape[-1]
     out["mean"] = np.stack([np.linalg.solve(np.eye(n) - r["transition"], p["gain"] * b)
                             for r, b in zip(rows, bias, strict=True)])  # fmt: skip
@@ -124,7 +147,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
              else no_components(n))  # fmt: skip
     fn = make_block_function(
         n, d, size, p["time_blocks"], p["steps"] // p["time_blocks"], p["burn_in"],
-        p["activation"], 2 if mixture else 0, jnp.dtype(p["dtype"]),
+        p["activation"], 2 if mixture else 0, jnp.dtype(p["dtype"]), int(p.get("light_cone", 0)),
     )  # fmt: skip
     averaging = subsystem_matrix(n, d)
     linear = p["activation"] == "linear"
@@ -161,6 +184,7 @@ def _result(results: list, p: Mapping, mixture: bool, linear: bool, averaging) -
              "xbar_lag", "current_sq", "finite")  # fmt: skip
     arrays = {name: col(k) for k, name in enumerate(names)}
     finite = arrays.pop("finite")
+    lags = int(p.get("light_cone", 0))
     data = {
         "count": finite.sum(1).astype(np.int64),
         "finite": finite.astype(np.int8),
@@ -170,6 +194,10 @@ def _result(results: list, p: Mapping, mixture: bool, linear: bool, averaging) -
     if mixture:
         data["annealed_total"] = arrays["annealed_total"]
         data["annealed_medium"] = arrays["annealed_medium"]
+    if lags:
+        data["spacetime"] = col(len(names))
+    if linear and lags:
+        data["spacetime_exact"] = np.stack([r[-1]["spacetime"] for r in results])
     if linear:
         data["ep_exact_network"] = np.stack([r[-1]["ep"] for r in results])
         data["subsystem_cov_exact"] = np.stack([r[-1]["cov"] for r in results])

@@ -31,7 +31,7 @@ def cost(spec: PointSpec) -> Cost:
 
 
 HIDDEN_ONLY = {"antisymmetric_fractions": ("ginibre",), "couplings": ("rings",),
-               "coupling_matrix": ("rings",)}  # fmt: skip
+               "coupling_matrix": ("rings",), "laziness": ("lazy_cycle",)}  # fmt: skip
 """Ensemble keys that apply to some weight kinds only."""
 
 
@@ -55,6 +55,13 @@ def check(cfg: Mapping[str, Any]) -> None:
             if name in ens and ens["weights"] not in kinds:
                 raise ConfigError(f"config key '{where}.{name}': only for weights "
                                   f"{' or '.join(kinds)}")  # fmt: skip
+        if ens["light_cone"] and ens["bias"]:
+            raise ConfigError(f"config key '{where}.light_cone': the space-time correlation is "
+                              "the raw second moment; it needs bias 0")  # fmt: skip
+        lags, burn = ens["light_cone"], cfg["burn_in"]
+        if lags > burn:
+            raise ConfigError(f"config key '{where}.light_cone': {lags} lags need burn_in >= "
+                              f"{lags} (it is {burn})")  # fmt: skip
         matrix = ens.get("coupling_matrix", "symmetric")
         d = ens["subsystems"]
         if not isinstance(matrix, str) and (len(matrix) != d or any(len(r) != d for r in matrix)):
@@ -84,9 +91,13 @@ def check(cfg: Mapping[str, Any]) -> None:
             for a in ens["contractions"]:
                 for eps in ens.get("couplings", [0.0]):
                     radius = WeightEnsemble(
-                        ens["weights"], ens["neurons"], ens["subsystems"], a, coupling=eps,
+                        ens["weights"],
+                        ens["neurons"],
+                        ens["subsystems"],
+                        a,
+                        coupling=eps,
                         coupling_matrix=ens.get("coupling_matrix", "symmetric"),
-                    ).spectral_radius()  # fmt: skip
+                    ).spectral_radius()  # fmt: skip (lazy_cycle: a for every e)
                     if not gain * radius < 1:
                         raise ConfigError(
                             f"config key '{where}.gains[{j}]': g = {gain} times the spectral "
@@ -99,7 +110,7 @@ def check(cfg: Mapping[str, Any]) -> None:
 
 def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
     """Points of the hidden study: ensemble x contraction x (antisymmetric fraction, ginibre)
-    x (coupling, rings) x gain x noise."""
+    x (coupling, rings) x (laziness, lazy_cycle) x gain x noise."""
     points = []
     common = {k: int(cfg[k]) for k in ("networks", "block_size", "shards", "steps", "burn_in",
                                         "time_blocks")}  # fmt: skip
@@ -107,9 +118,10 @@ def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
         kind = ens["weights"]
         fractions = ens.get("antisymmetric_fractions", [0.5]) if kind == "ginibre" else [None]
         couplings = ens.get("couplings", [0.0]) if kind == "rings" else [None]
+        lazies = ens.get("laziness", [0.5]) if kind == "lazy_cycle" else [None]
         for a in ens["contractions"]:
             for k in fractions:
-                for eps in couplings:
+                for eps, e in ((c, z) for c in couplings for z in lazies):
                     for gain in ens["gains"]:
                         for noise in ens["noises"]:
                             params = {
@@ -126,10 +138,15 @@ def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
                             }  # fmt: skip
                             if ens["initial_states"] > 1:  # absent at 1: earlier specs keep
                                 params["initial_states"] = int(ens["initial_states"])  # hashes
+                            if e is not None:  # absent unless used, as initial_states
+                                params["laziness"] = float(e)
+                            if ens["light_cone"]:
+                                params["light_cone"] = int(ens["light_cone"])
                             name = (
                                 f"ensemble~{ens['name']}/a~{number_name(float(a))}/"
                                 + ("" if k is None else f"k~{number_name(float(k))}/")
                                 + ("" if eps is None else f"eps~{number_name(float(eps))}/")
+                                + ("" if e is None else f"e~{number_name(float(e))}/")
                                 + f"g~{number_name(float(gain))}/s~{number_name(float(noise))}"
                             )
                             points.append(PointSpec("hidden", name, int(cfg["seed"]), params))

@@ -60,6 +60,7 @@ def _ensemble(p: Mapping, **change) -> WeightEnsemble:
     return WeightEnsemble(
         q["weights"], int(q["neurons"]), int(q["subsystems"]), float(q["contraction"]),
         float(q["antisymmetric_fraction"]), float(q["coupling"]), q["coupling_matrix"],
+        float(q.get("laziness", 0.5)),
     )  # fmt: skip
 
 
@@ -91,6 +92,8 @@ def curves(params: Sequence[Mapping]) -> xr.Dataset:
         by_ensemble.setdefault(p["ensemble"], []).append(p)
     for name, pts in by_ensemble.items():
         first = pts[0]
+        if first["weights"] == "lazy_cycle":  # its laziness is no curve axis (seed_claims)
+            continue
         n = int(first["neurons"])
         rng = np.random.default_rng([CURVE_SEED, n])
         draws = (rng.standard_normal((CURVE_DRAWS, n, n)), rng.standard_normal((CURVE_DRAWS, n, n)))

@@ -11,6 +11,7 @@ realisation), so the linear dynamics x' = g W x + s xi is stable for g a < 1:
   1 antisymmetric); <X_ij X_ji> = 1 - 2k for i != j;
 - ``mixture``: a P or a P^T (P the n-cycle), alternating with the network's index, so the
   ensemble is an exact 50/50 mixture;
+- ``lazy_cycle``: a ((1 - e) P + e I), the lazy shift (circulant, normal, spectral radius a);
 - ``rings``: W = I_D (x) a P + eps C (x) I_m, D rings of m = n / D neurons (P the m-cycle) with C
   the open chain of rings, symmetric (C_{mu,mu+1} = C_{mu+1,mu} = 1) or antisymmetric
   (C_{mu,mu+1} = -C_{mu+1,mu} = 1), or any D x D matrix given explicitly (rows); here a and
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WEIGHT_KINDS = ("cycle", "permutation", "symmetric", "orthogonal", "ginibre", "mixture", "rings")
+WEIGHT_KINDS = ("cycle", "permutation", "symmetric", "orthogonal", "ginibre", "mixture", "rings",
+                "lazy_cycle")  # fmt: skip
 COUPLING_MATRICES = ("symmetric", "antisymmetric")
 CouplingMatrix = str | Sequence[Sequence[float]]
 """A named chain coupling (COUPLING_MATRICES) or an explicit D x D matrix (its rows)."""
@@ -100,6 +102,7 @@ class WeightEnsemble:
     antisymmetric_fraction: float = 0.5
     coupling: float = 0.0
     coupling_matrix: CouplingMatrix = "symmetric"
+    laziness: float = 0.5
 
     def __post_init__(self) -> None:
         if self.kind not in WEIGHT_KINDS:
@@ -117,8 +120,9 @@ class WeightEnsemble:
 
     @property
     def shared_weights(self) -> bool:
-        """Whether every network of the ensemble has the same W (``cycle``, ``rings``)."""
-        return self.kind in ("cycle", "rings")
+        """Whether every network of the ensemble has the same W (``cycle``, ``rings``,
+        ``lazy_cycle``)."""
+        return self.kind in ("cycle", "rings", "lazy_cycle")
 
     @property
     def ring_size(self) -> int:
@@ -145,6 +149,10 @@ class WeightEnsemble:
             return np.broadcast_to(a * shift(n), (count, n, n)).copy()
         if self.kind == "rings":
             return np.broadcast_to(self.ring_weights(), (count, n, n)).copy()
+        if self.kind == "lazy_cycle":
+            e = self.laziness
+            w = a * ((1 - e) * shift(n) + e * np.eye(n))
+            return np.broadcast_to(w, (count, n, n)).copy()
         if self.kind == "mixture":
             comps = self.mixture_components()
             return comps[(first_index + np.arange(count)) % 2]
@@ -179,6 +187,11 @@ class WeightEnsemble:
         if self.kind in ("cycle", "mixture"):
             tr2 = float(np.trace(shift(n) @ shift(n)))
             return thermo.orthogonal_entropy_production(a, tr2, n)
+        if self.kind == "lazy_cycle":  # circulant: eigenvalues a ((1 - e) omega + e)
+            omega = np.exp(2j * np.pi * np.arange(n) / n)
+            return thermo.normal_entropy_production(
+                a * ((1 - self.laziness) * omega + self.laziness)
+            )
         if self.kind in thermo.ENSEMBLE_TRACE_SQUARE:
             return thermo.orthogonal_entropy_production(
                 a, thermo.ENSEMBLE_TRACE_SQUARE[self.kind], n
