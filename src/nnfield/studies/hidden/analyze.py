@@ -345,6 +345,7 @@ POINT_COORDINATES = {
     "coupling": ("coupling eps between rings (rings)", "1"),
     "gain": ("gain g of f", "1"),
     "noise": ("noise amplitude s", "1"),
+    "light_cone": ("largest lag L of the measured space-time correlation (0: not measured)", "1"),
 }
 _STRING_COORDS = ("ensemble", "weights", "activation", "coupling_matrix")
 ANALYSIS_META = {
@@ -486,16 +487,18 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
     study.attrs = provenance("hidden", config_sha256=points_sha256((r[0], r[3]) for r in rows))
     if pairs.data_vars:
         study.attrs["claim_metric"] = (
-            "entropy production is a local function of the metric g = I + eps C, so couplings "
-            "with equal det(I + eps C) produce the same entropy (Vanchurin 2020)"
+            "entropy production is a local function of the metric (Vanchurin 2020), read as: "
+            "for g = I + eps C, a function of det g (the one derivative-free density of a "
+            "metric), so couplings with equal det(I + eps C) produce the same entropy"
         )
         study.attrs["claim_metric_verdict"] = metric.verdict(pairs)
     cone_verdict = lightcone.verdict(study, params)
     if cone_verdict:
         study.attrs["claim_lightcone"] = (
-            "with a permutation W the neurons' states move as strings: for x' = f(a P x) + s xi "
-            "on a ring, C(k, tau) = <x_i(t) x_(i+k)(t + tau)> lives on the light line k = tau "
-            "(mod n) for any pointwise f, a^tau s^2 / (1 - a^2) for linear f (Vanchurin 2020)"
+            "with a permutation W the neurons' states move as strings (Vanchurin 2020), read as: "
+            "for x' = f(g a P x) + s xi on a ring, C(k, tau) = <x_i(t) x_(i+k)(t + tau)> lives "
+            "on the light line k = tau (mod n) for odd f with zero bias, and is "
+            "(g a)^tau s^2 / (1 - (g a)^2) there for linear f"
         )
         study.attrs["claim_lightcone_verdict"] = cone_verdict
     study.attrs.update(
@@ -522,15 +525,19 @@ def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> x
     d_max = max(int(p["subsystems"]) for p in params)
     ndims = {name: value.ndim for one in results for name, value in one.items()}
     data = {}
-    cone = [one["spacetime"].shape for one in results if "spacetime" in one]
-    cone_shape = tuple(np.max(cone, axis=0)) if cone else ()
+    sizes: dict[str, int] = {}  # light-cone dimensions, padded to their largest size
+    for one in results:
+        for name in one.keys() & lightcone.DIMS.keys():
+            for dim, size in zip(lightcone.DIMS[name], one[name].shape, strict=True):
+                sizes[dim] = max(sizes.get(dim, 0), size)
     for name, ndim in ndims.items():
-        if name.startswith("spacetime"):  # (lag, site), padded to the largest L and n
-            stacked = np.full((len(results), *cone_shape), np.nan)
+        if name in lightcone.DIMS:
+            dims = lightcone.DIMS[name]
+            stacked = np.full((len(results), *(sizes[d] for d in dims)), np.nan)
             for i, one in enumerate(results):
                 if name in one:
                     stacked[(i, *(slice(0, k) for k in one[name].shape))] = one[name]
-            data[name] = (("point", "lag", "site"), stacked)
+            data[name] = (("point", *dims), stacked)
             continue
         stacked = np.full((len(results),) + (d_max,) * ndim, np.nan)
         for i, one in enumerate(results):
@@ -540,10 +547,9 @@ def _assemble(names: list[str], params: list[Mapping], results: list[dict]) -> x
         data[name] = (_SUBSYSTEM_DIMS[ndim], stacked)
     data["nonfinite"] = (("point",), data["nonfinite"][1].astype(np.int64))
     for key in POINT_COORDINATES:
-        values = [coupling_label(p[key]) if key == "coupling_matrix" else
-                  p[key] if key in _STRING_COORDS else float(p[key]) for p in params]  # fmt: skip
+        values = [coupling_label(p[key]) if key == "coupling_matrix" else p[key]
+                  if key in _STRING_COORDS else float(p.get(key, 0)) for p in params]  # fmt: skip
         data[key] = (("point",), np.asarray(values))
     coords = {"point": names, "subsystem": np.arange(d_max), "subsystem2": np.arange(d_max)}
-    if cone_shape:
-        coords |= {"lag": np.arange(cone_shape[0]), "site": np.arange(cone_shape[1])}
+    coords |= {dim: np.arange(size) for dim, size in sizes.items()}
     return xr.Dataset(data, coords=coords)

@@ -7,9 +7,10 @@ on the hidden study's dynamics (docs/hidden.md, "Production and the metric").
 (b) every equal-det pair: the measured difference of production in standard errors, against
     the claim's prediction 0 (filled) and against the exact difference (open), with the
     Bonferroni critical value;
-(c)-(f) strings and light cones (docs/hidden.md, "Light cones"): the space-time correlation
-    C(k, tau) / C(0, 0) of up to four points with ``light_cone`` (cycles first), displacement k
-    against lag tau, with the light line k = tau.
+(c)-(h) strings and light cones (docs/hidden.md, "Light cones"): the space-time correlation
+    C_j(k, tau) / C_j(0, 0) of up to six points with ``light_cone`` (one of each kind first),
+    every mode j of coupled rings side by side, displacement k against lag tau, with the light
+    line k = tau.
 """
 
 from __future__ import annotations
@@ -65,40 +66,63 @@ def _panel_pairs(ax, ds: xr.Dataset) -> None:
     ax.legend(fontsize=7)
 
 
-def _panel_cone(ax, ds: xr.Dataset, i: int, letter: str) -> None:
-    """C(k, tau) / C(0, 0) of point i as a space-time picture, displacement k in (-n/2, n/2]."""
-    n = int(ds["neurons"].values[i])
-    c = ds["spacetime"].values[i][:, :n]
-    lags = int(np.isfinite(c[:, 0]).sum()) - 1
-    c = c[: lags + 1] / c[0, 0]
-    order = np.r_[np.arange(n // 2 + 1, n), np.arange(n // 2 + 1)]  # displacements -n/2+1 .. n/2
-    d = np.where(order > n // 2, order - n, order)
-    image = ax.imshow(c[:, order], origin="lower", cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto",
-                      extent=(d[0] - 0.5, d[-1] + 0.5, -0.5, lags + 0.5))  # fmt: skip
+def _panel_cone(ax, ds: xr.Dataset, i: int, letter: str):
+    """C_j(k, tau) / C_j(0, 0) of point i as a space-time picture, every mode j side by side,
+    displacement k in (-r/2, r/2] within a ring of r sites."""
+    c_all = ds["spacetime"].values[i]  # (lag, mode, site), NaN-padded
+    lags = int(np.isfinite(c_all[:, 0, 0]).sum()) - 1
+    modes = int(np.isfinite(c_all[0, :, 0]).sum())
+    r = int(np.isfinite(c_all[0, 0, :]).sum())
+    order = np.r_[np.arange(r // 2 + 1, r), np.arange(r // 2 + 1)]
+    d = np.where(order > r // 2, order - r, order)
+    blocks = []
+    for j in range(modes):
+        c = c_all[: lags + 1, j, :r]
+        blocks.append(c[:, order] / c[0, 0])
+        if j + 1 < modes:
+            blocks.append(np.full((lags + 1, 1), np.nan))
+    width = len(d) * modes + (modes - 1)
+    image = ax.imshow(np.hstack(blocks), origin="lower", cmap="RdBu_r", vmin=-1, vmax=1,
+                      aspect="auto", extent=(-0.5, width - 0.5, -0.5, lags + 0.5))  # fmt: skip
     tau = np.arange(lags + 1)
-    ax.plot(tau, tau, ":", color="black", lw=0.8, label="light line k = tau")
+    zero = int(np.flatnonzero(d == 0)[0])
+    for j in range(modes):
+        start = j * (len(d) + 1) + zero
+        ax.plot(start + tau, tau, ":", color="black", lw=0.8,
+                label="light line k = tau" if j == 0 else None)  # fmt: skip
+    ticks = [j * (len(d) + 1) + zero for j in range(modes)]
+    ax.set_xticks(ticks, ["k = 0"] if modes == 1 else [f"mode {j}" for j in range(modes)])
     name, kind = str(ds["ensemble"].values[i]), str(ds["weights"].values[i])
     act = str(ds["activation"].values[i])
-    share = float(ds["lightline_fraction"].values[i])
-    text = f"light-line share {share:.3f}"
-    if np.isfinite(ds["cone_speed"].values[i]):
-        text += (f"\nspeed {float(ds['cone_speed'].values[i]):.3f} ± "
-                 f"{float(ds['cone_speed_se'].values[i]):.3f}")  # fmt: skip
+    share = ds["lightline_fraction"].values[i][:modes]
+    text = "light-line share " + ", ".join(f"{f:.3f}" for f in share)
+    speed, se = ds["cone_speed"].values[i][:modes], ds["cone_speed_se"].values[i][:modes]
+    if np.isfinite(speed).any():
+        text += "\nspeed " + ", ".join(f"{v:.3f} ± {e:.3f}" for v, e in zip(speed, se,
+                                                                          strict=True))  # fmt: skip
     ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=7,
             bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
-    ax.set(xlabel="displacement k (sites)", ylabel="lag tau (steps)",
+    ax.set(xlabel=f"displacement k within a ring of {r} sites", ylabel="lag tau (steps)",
            title=f"({letter}) {name}: {kind}, {act} f")  # fmt: skip
     ax.legend(loc="lower right", fontsize=7)
     return image
 
 
 def _cone_points(ds: xr.Dataset) -> list[int]:
-    """Points with a space-time correlation, cycles first, at most four."""
+    """Points with a space-time correlation, one of each kind first (cycle, lazy shift,
+    rings, rings product, others), then the rest; at most six."""
     if "spacetime" not in ds:
         return []
-    have = np.flatnonzero(np.isfinite(ds["spacetime"].values[:, 0, 0]))
-    rank = {"cycle": 0, "lazy_cycle": 1}
-    return sorted(have.tolist(), key=lambda i: rank.get(str(ds["weights"].values[i]), 2))[:4]
+    have = np.flatnonzero(np.isfinite(ds["spacetime"].values[:, 0, 0, 0]))
+    rank = {"cycle": 0, "lazy_cycle": 1, "rings": 2, "rings_product": 3}
+    chosen = sorted(have.tolist(), key=lambda i: rank.get(str(ds["weights"].values[i]), 4))
+    seen, out = set(), []
+    for i in chosen:  # one per kind first
+        kind = str(ds["weights"].values[i])
+        if kind not in seen:
+            seen.add(kind)
+            out.append(i)
+    return (out + [i for i in chosen if i not in out])[:6]
 
 
 def seed_claims(ds: xr.Dataset):
@@ -106,16 +130,17 @@ def seed_claims(ds: xr.Dataset):
     import matplotlib.pyplot as plt
 
     style.apply()
-    fig = plt.figure(figsize=(17, 9.5))
-    grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 1, 1, 0.05])
-    _panel_production(fig.add_subplot(grid[0, :2]), ds)
-    _panel_pairs(fig.add_subplot(grid[0, 2:4]), ds)
+    fig = plt.figure(figsize=(16, 15))
+    grid = fig.add_gridspec(3, 4, width_ratios=[1, 1, 1, 0.05], height_ratios=[1, 1.1, 1.1])
+    top = grid[0, :3].subgridspec(1, 2)
+    _panel_production(fig.add_subplot(top[0, 0]), ds)
+    _panel_pairs(fig.add_subplot(top[0, 1]), ds)
     cones = _cone_points(ds)
     image = None
-    for j in range(4):
-        ax = fig.add_subplot(grid[1, j])
+    for j in range(6):
+        ax = fig.add_subplot(grid[1 + j // 3, j % 3])
         if j < len(cones):
-            image = _panel_cone(ax, ds, cones[j], "cdef"[j])
+            image = _panel_cone(ax, ds, cones[j], "cdefgh"[j])
         else:
             from nnfield.studies.hidden.figures import _empty
 
@@ -123,7 +148,7 @@ def seed_claims(ds: xr.Dataset):
             if j == 0:
                 _empty(ax, "no ensemble with light_cone configured")
     if image is not None:
-        fig.colorbar(image, cax=fig.add_subplot(grid[1, 4]), label="C(k, tau) / C(0, 0)")
+        fig.colorbar(image, cax=fig.add_subplot(grid[1:, 3]), label="C(k, tau) / C(0, 0)")
     lines = [ds.attrs[k].split(";")[0] for k in ("claim_metric_verdict", "claim_lightcone_verdict")
              if ds.attrs.get(k)]  # fmt: skip
     fig.suptitle("Claims of 'The world as a neural network' (Vanchurin 2020), measured"

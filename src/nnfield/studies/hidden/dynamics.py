@@ -25,11 +25,13 @@ given), then ``time_blocks`` blocks of
     current_sq (D, D)      time sum of j_t^2, j_t = x̄^mu_t x̄^nu_{t+1} - x̄^nu_t x̄^mu_{t+1} the
                            one-step current of subsystems mu, nu
     finite                 whether every recorded number of the network is finite
-    spacetime (L+1, n)     (only with lags L > 0) C(k, tau) = sum over measured steps t and
-                           sites i of x_i(t - tau) x_{i+k mod n}(t), / (steps n): the
-                           space-time correlation, accumulated as cross spectra of the FFTs of
-                           the last L + 1 states (kept from the burn-in on, so every measured
-                           step has all its lags; burn_in >= L)
+    spacetime (L+1, R, r)  (only with lags L > 0) C_j(k, tau) = sum over measured steps t and
+                           sites i of y_{j,i}(t - tau) y_{j,i+k mod r}(t), / (steps r): the
+                           space-time correlation of mode j, y_j = sum_mu V_{j mu} x_mu, x_mu
+                           the r = n / R neurons of ring mu (R = 1: the whole state is one
+                           ring, V = [[1]]), accumulated as cross spectra of the FFTs of the
+                           last L + 1 states (kept from the burn-in on, so every measured step
+                           has all its lags; burn_in >= L)
 Memory is O(networks x n^2) per block, whatever the trajectory length.  Step t of a block draws
 its noise from fold_in(fold_in(key, block), t) for the whole block at once.
 """
@@ -85,9 +87,10 @@ def make_block_function(
     components: int = 0,
     dtype=jnp.float32,
     lags: int = 0,
+    cone_rings: int = 1,
 ):
     """A jitted ``(key, block, weights, bias, gain, noise_std, averaging, density, comp,
-    initial) -> tuple``.
+    initial, modes) -> tuple``.
 
     weights (M, n, n), bias (M, n), averaging (D, n), initial (M, n) the states x_0 before the
     burn-in; ``density`` = (mean (M, n), precision
@@ -95,7 +98,8 @@ def make_block_function(
     the trajectory; ``comp`` = (W_c (C, n, n), mean_c (C, n), precision_c (C, n, n), logdet_c
     (C,)) of the mixture components (ignored when ``components`` is 0).  Gain and noise are
     traced, so one compilation serves every point of the same shapes.  With ``lags`` L > 0
-    the tuple ends with the space-time correlation (M, L + 1, n) after ``finite``.
+    the tuple ends with the space-time correlation (M, L + 1, R, n / R) after ``finite``, R =
+    ``cone_rings`` and ``modes`` the (R, R) matrix V whose rows are the modes.
     """
     require_x64("the hidden block kernel")
     phi = activations.get(activation, ACTIVATIONS).jax  # f(u) = phi(g u)
@@ -107,7 +111,7 @@ def make_block_function(
         return phi(gain * u)
 
     @jax.jit
-    def run(key, block, weights, bias, gain, noise_std, averaging, density, comp, initial):
+    def run(key, block, weights, bias, gain, noise_std, averaging, density, comp, initial, modes):
         w = weights.astype(dtype)
         b = bias.astype(dtype)
         gain = jnp.asarray(gain, dtype)
@@ -133,8 +137,10 @@ def make_block_function(
             x1 = u + s * xi
             return x1, drift(w, b, x1, gain)
 
-        def push(hist, x):  # FFTs of the last L + 1 states, newest first
-            new = jnp.fft.fft(x.astype(jnp.float64), axis=-1)[:, None]
+        def push(hist, x):  # FFTs of the modes of the last L + 1 states, newest first
+            rings = x.astype(jnp.float64).reshape(m, cone_rings, n // cone_rings)
+            y = jnp.einsum("jd,mdr->mjr", modes.astype(jnp.float64), rings)
+            new = jnp.fft.fft(y, axis=-1)[:, None]
             return jnp.concatenate([new, hist[:, :-1]], axis=1)
 
         def burn(t, carry):
@@ -143,7 +149,8 @@ def make_block_function(
             return x1, u1, push(hist, x1) if lags else hist
 
         x0 = initial.astype(dtype)
-        hist0 = (push(jnp.zeros((m, lags + 1, n), jnp.complex128), x0) if lags
+        shape = (m, lags + 1, cone_rings, n // cone_rings)
+        hist0 = (push(jnp.zeros(shape, jnp.complex128), x0) if lags
                  else jnp.zeros((), jnp.complex128))  # fmt: skip
         x, u, hist = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain), hist0))
         cone = (hist, jnp.zeros_like(hist))
@@ -215,8 +222,8 @@ def make_block_function(
         out = (med.T, system.T, ann_t.T, ann_m.T, *xbar)
         finite = jnp.all(jnp.isfinite(med), 0) & jnp.all(jnp.isfinite(system), 0)
         if lags:
-            spacetime = jnp.real(jnp.fft.ifft(cone[1], axis=-1)) / (steps * n)
-            return (*out, finite & jnp.all(jnp.isfinite(spacetime), (1, 2)), spacetime)
+            spacetime = jnp.real(jnp.fft.ifft(cone[1], axis=-1)) / (steps * (n // cone_rings))
+            return (*out, finite & jnp.all(jnp.isfinite(spacetime), (1, 2, 3)), spacetime)
         return (*out, finite)
 
     return run

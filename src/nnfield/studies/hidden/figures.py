@@ -32,7 +32,8 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#1
 MARKERS = ("o", "s", "^", "D", "v")
 LINEAR_KINDS = ("cycle", "permutation", "orthogonal", "symmetric")
 CHAINS = ("symmetric", "antisymmetric")
-"""Named chain couplings: the rings panels show these; explicit C go to seed_claims."""
+"""Named chain couplings: the rings panels show these (without light_cone); the rest go to
+seed_claims."""
 
 
 def _points(ds: xr.Dataset, **match) -> xr.Dataset:
@@ -135,7 +136,7 @@ def _panel_mixture(ax, ds):
 
 
 def _panel_rings(ax, ds):
-    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS, light_cone=0)
     if not sel.sizes["point"]:
         return _empty(ax, "no coupled rings configured")
     fits = ds["ring_fit_ensemble"].values.tolist() if "ring_fit" in ds.dims else []
@@ -212,7 +213,7 @@ def _panel_gain_scaled(ax, ds):
 
 
 def _panel_subsystems(ax, ds):
-    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS, light_cone=0)
     if not sel.sizes["point"] or ds.sizes.get("subsystem", 0) < 2:
         return _empty(ax, "no coupled rings with 2+ rings configured")
     for i, name in enumerate(dict.fromkeys(sel["ensemble"].values.tolist())):
@@ -240,7 +241,7 @@ def _panel_subsystems(ax, ds):
 
 
 def _ring_thermo_points(ds: xr.Dataset):
-    sel = _points(ds, weights="rings", coupling_matrix=CHAINS)
+    sel = _points(ds, weights="rings", coupling_matrix=CHAINS, light_cone=0)
     if not sel.sizes["point"] or "ep_coarse" not in ds:
         return None
     return sel

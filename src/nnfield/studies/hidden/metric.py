@@ -2,16 +2,17 @@
 
 Vanchurin's "The world as a neural network" (2020) reads the coupling between subsystems as a
 metric and states that entropy production is a local function of it.  For coupled rings,
-W = I_D (x) a P + eps C (x) I_m, identify the constant metric g = I + eps C.  A constant metric
-has one local scalar invariant, sqrt(det g) (up to constants), so the claim predicts that two
-couplings C_A, C_B with det(I + eps C_A) = det(I + eps C_B) produce the same entropy.
+W = I_D (x) a P + eps C (x) I_m (or a (I + eps C) (x) P), identify the constant metric
+g = I + eps C.  The only density built from a metric without derivatives is sqrt(det g), so the
+reading tested here is "production = F(det g)": two couplings C_A, C_B with
+det(I + eps C_A) = det(I + eps C_B) would produce the same entropy.
 
-:func:`metric_pairs` finds every such pair among a study's coupled-ring points (linear f, same
-n, D, a, g, s and eps; det equal to rounding, an identity checked against a rounding bound, not
-a z-test) and compares the two productions: the Monte Carlo difference against the exact one
-(the measurement), and against 0 (the claim).  The two points are independent simulations, so
-the error of the difference is the root sum of squares of their jackknife errors, with the
-smaller of their jackknife dof (blocks - 1).
+:func:`metric_pairs` finds every such pair among a study's coupled-ring points (the same ring
+kind, linear f, same n, D, a, g, s and eps; det equal to rounding, an identity checked against a
+rounding bound, not a z-test) and compares the two productions: the Monte Carlo difference
+against the exact one (the measurement), and against 0 (the claim).  The two points are
+independent simulations, so the error of the difference is the root sum of squares of their
+jackknife errors, with the smaller of their jackknife dof (blocks - 1).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from nnfield import stats
-from nnfield.studies.hidden.weights import chain_coupling, coupling_label
+from nnfield.studies.hidden.weights import RING_KINDS, chain_coupling, coupling_label
 
 META = {
     "metric_ensemble_a": ("first coupled-ring ensemble of the equal-det pair", "1"),
@@ -66,10 +67,11 @@ def metric_pairs(study: xr.Dataset, params: Sequence[Mapping]) -> xr.Dataset:
     module docstring), over the dimension ``metric_pair``; an empty dataset if none."""
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
-        if p["weights"] != "rings" or p["activation"] != "linear" or p["bias"] or not p["coupling"]:
+        if (p["weights"] not in RING_KINDS or p["activation"] != "linear" or p["bias"]
+                or not p["coupling"]):  # fmt: skip
             continue
-        key = tuple(float(p[k]) for k in ("neurons", "subsystems", "contraction", "gain",
-                                          "noise", "coupling"))  # fmt: skip
+        key = (p["weights"], *(float(p[k]) for k in ("neurons", "subsystems", "contraction",
+                                                      "gain", "noise", "coupling")))  # fmt: skip
         groups.setdefault(key, []).append(i)
     rows = []
     for key, idx in groups.items():
@@ -139,7 +141,7 @@ def verdict(pairs: xr.Dataset) -> str:
                  f"{z.max():.1f} > {crit:.2f})")  # fmt: skip
     claim_max = np.abs(pairs["metric_claim_z"].values).max()
     if rejected.any():
-        head = (f"rejected: entropy production is not a function of det(I + eps C); "
+        head = (f"rejected: entropy production is not a function of det(I + eps C) alone; "
                 f"{rejected.sum()} of {n} equal-det pairs produce measurably different "
                 f"entropy (max |z| {claim_max:.1f})")  # fmt: skip
     elif exact_differs.any():

@@ -43,12 +43,12 @@ VARIABLES = {
     "subsystem_mean_exact": Variable(_SUB, "exact stationary mean of the subsystem averages"),
     "subsystem_lag_exact": Variable(_SUB2, "exact lag-1 covariance E[xbar_t xbar_{t+1}^T] - "
                                     "mean mean^T"),
-    "spacetime": Variable(("block", "member", "lag", "site"), "space-time correlation "
-                          "C(k, tau) = <x_i(t) x_(i+k)(t + tau)> of the network, averaged over "
-                          "sites i (cyclic) and measured steps; lag tau, site k"),
-    "spacetime_exact": Variable(("block", "member", "lag", "site"), "exact stationary C(k, tau) "
-                                "of the network (linear f): (1/n) sum_i ((g W)^tau Sigma)_(i+k, "
-                                "i)"),
+    "spacetime": Variable(("block", "member", "lag", "mode", "site"), "space-time correlation "
+                          "C_j(k, tau) = <y_(j,i)(t) y_(j,i+k)(t + tau)> of the network's mode j "
+                          "(nnfield.studies.hidden.lightcone.cone_modes), averaged over sites i "
+                          "of a ring (cyclic) and measured steps; lag tau, site k"),
+    "spacetime_exact": Variable(("block", "member", "lag", "mode", "site"), "exact stationary "
+                                "C_j(k, tau) of the network (linear f)"),
     "member": Variable(("member",), "network within its block"),
     "time_block": Variable(("time_block",), "block of the measured trajectory"),
     "subsystem": Variable(("subsystem",), "subsystem mu"),
@@ -82,7 +82,11 @@ def exact_network(weights: np.ndarray, p: Mapping, averaging: np.ndarray) -> dic
     step = hidden_step(weights, p["noise"], p["gain"])
     sigma = step.stationary_covariance
     lags = int(p.get("light_cone", 0))
-    out = {"spacetime": spacetime_exact(step.transition, sigma, lags)} if lags else {}
+    out = {}
+    if lags:
+        from nnfield.studies.hidden.lightcone import cone_modes
+
+        out["spacetime"] = spacetime_exact(step.transition, sigma, lags, cone_modes(p)[0])
     return out | {
         "ep": step.stationary_entropy_production(),
         "precision": np.linalg.inv(sigma),
@@ -93,14 +97,22 @@ def exact_network(weights: np.ndarray, p: Mapping, averaging: np.ndarray) -> dic
     }
 
 
-def spacetime_exact(transition: np.ndarray, sigma: np.ndarray, lags: int) -> np.ndarray:
-    """(L + 1, n): C(k, tau) = (1/n) sum_i (M^tau Sigma)_(i+k mod n, i) of x' = M x + s xi in
-    its stationary state (zero mean), Sigma the stationary covariance."""
-    n = sigma.shape[0]
-    sites = np.arange(n)
+def spacetime_exact(
+    transition: np.ndarray, sigma: np.ndarray, lags: int, modes: np.ndarray | None = None
+) -> np.ndarray:
+    """(L + 1, R, r): C_j(k, tau) = (1/r) sum_i (V~ M^tau Sigma V~^T)_((j, i+k mod r), (j, i)) of
+    x' = M x + s xi in its stationary state (zero mean), Sigma the stationary covariance,
+    V~ = V (x) I_r with the rows of ``modes`` V (R x R; default [[1]]: one ring of n sites)."""
+    modes = np.ones((1, 1)) if modes is None else np.asarray(modes, dtype=np.float64)
+    n, rings = sigma.shape[0], modes.shape[0]
+    r = n // rings
+    big = np.kron(modes, np.eye(r))
+    sites = np.arange(r)
     out, power = [], sigma
     for _ in range(lags + 1):
-        out.append([power[(sites + k) % n, sites].mean() for k in range(n)])
+        moved = (big @ power @ big.T).reshape(rings, r, rings, r)
+        out.append([[moved[j, (sites + k) % r, j, sites].mean() for k in range(r)]
+                    for j in range(rings)])  # fmt: skip
         power = transition @ power
     return np.asarray(out)
 
@@ -138,6 +150,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
         make_block_function,
         no_components,
     )
+    from nnfield.studies.hidden.lightcone import cone_modes
 
     spec, p = task.spec, task.params
     ens = weight_ensemble(p)
@@ -145,9 +158,11 @@ def _prepare(task: ShardTask) -> BlockKernel:
     mixture = ens.kind == "mixture"
     comps = (component_densities(ens.mixture_components(), p["gain"], p["noise"]) if mixture
              else no_components(n))  # fmt: skip
+    modes = cone_modes(p)[0]
     fn = make_block_function(
         n, d, size, p["time_blocks"], p["steps"] // p["time_blocks"], p["burn_in"],
         p["activation"], 2 if mixture else 0, jnp.dtype(p["dtype"]), int(p.get("light_cone", 0)),
+        len(modes),
     )  # fmt: skip
     averaging = subsystem_matrix(n, d)
     linear = p["activation"] == "linear"
@@ -169,7 +184,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
         density = (exact["mean"], exact["precision"], exact["logdet"]) if linear else None
         # networks split over every visible device (a no-op on one)
         w, bb, dens, x0 = shard_batch((weights, bias, density, initial), size)
-        out = fn(task.key, b, w, bb, p["gain"], p["noise"], averaging, dens, comps, x0)
+        out = fn(task.key, b, w, bb, p["gain"], p["noise"], averaging, dens, comps, x0, modes)
         return (*out, exact)
 
     def finish(results: list) -> ShardResult:

@@ -30,8 +30,9 @@ def cost(spec: PointSpec) -> Cost:
     )
 
 
-HIDDEN_ONLY = {"antisymmetric_fractions": ("ginibre",), "couplings": ("rings",),
-               "coupling_matrix": ("rings",), "laziness": ("lazy_cycle",)}  # fmt: skip
+HIDDEN_ONLY = {"antisymmetric_fractions": ("ginibre",), "couplings": ("rings", "rings_product"),
+               "coupling_matrix": ("rings", "rings_product"),
+               "laziness": ("lazy_cycle",)}  # fmt: skip
 """Ensemble keys that apply to some weight kinds only."""
 
 
@@ -67,7 +68,8 @@ def check(cfg: Mapping[str, Any]) -> None:
         if not isinstance(matrix, str) and (len(matrix) != d or any(len(r) != d for r in matrix)):
             raise ConfigError(f"config key '{where}.coupling_matrix': an explicit C must be "
                               f"{d} x {d} (subsystems = {d} rings), one row per ring")  # fmt: skip
-        if ens["weights"] == "rings" and ens["subsystems"] < 2 and any(ens.get("couplings", [])):
+        ringed = ens["weights"] in ("rings", "rings_product")
+        if ringed and ens["subsystems"] < 2 and any(ens.get("couplings", [])):
             raise ConfigError(f"config key '{where}.subsystems': coupled rings need at least 2 "
                               "rings (subsystems)")  # fmt: skip
         if cfg["block_size"] % ens["initial_states"]:
@@ -117,7 +119,7 @@ def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
     for ens in cfg["ensembles"]:
         kind = ens["weights"]
         fractions = ens.get("antisymmetric_fractions", [0.5]) if kind == "ginibre" else [None]
-        couplings = ens.get("couplings", [0.0]) if kind == "rings" else [None]
+        couplings = ens.get("couplings", [0.0]) if kind in ("rings", "rings_product") else [None]
         lazies = ens.get("laziness", [0.5]) if kind == "lazy_cycle" else [None]
         for a in ens["contractions"]:
             for k in fractions:

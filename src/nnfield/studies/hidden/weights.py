@@ -12,6 +12,8 @@ realisation), so the linear dynamics x' = g W x + s xi is stable for g a < 1:
 - ``mixture``: a P or a P^T (P the n-cycle), alternating with the network's index, so the
   ensemble is an exact 50/50 mixture;
 - ``lazy_cycle``: a ((1 - e) P + e I), the lazy shift (circulant, normal, spectral radius a);
+- ``rings_product``: W = a (I_D + eps C) (x) P, the rings' coupling multiplying the shift
+  rather than added to it (every mode of C then moves at speed 1; docs/hidden.md);
 - ``rings``: W = I_D (x) a P + eps C (x) I_m, D rings of m = n / D neurons (P the m-cycle) with C
   the open chain of rings, symmetric (C_{mu,mu+1} = C_{mu+1,mu} = 1) or antisymmetric
   (C_{mu,mu+1} = -C_{mu+1,mu} = 1), or any D x D matrix given explicitly (rows); here a and
@@ -28,7 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHT_KINDS = ("cycle", "permutation", "symmetric", "orthogonal", "ginibre", "mixture", "rings",
-                "lazy_cycle")  # fmt: skip
+                "lazy_cycle", "rings_product")  # fmt: skip
+RING_KINDS = ("rings", "rings_product")
+"""Kinds made of D coupled rings of n / D neurons (their subsystems are the rings)."""
 COUPLING_MATRICES = ("symmetric", "antisymmetric")
 CouplingMatrix = str | Sequence[Sequence[float]]
 """A named chain coupling (COUPLING_MATRICES) or an explicit D x D matrix (its rows)."""
@@ -121,17 +125,19 @@ class WeightEnsemble:
     @property
     def shared_weights(self) -> bool:
         """Whether every network of the ensemble has the same W (``cycle``, ``rings``,
-        ``lazy_cycle``)."""
-        return self.kind in ("cycle", "rings", "lazy_cycle")
+        ``lazy_cycle``, ``rings_product``)."""
+        return self.kind in ("cycle", "rings", "lazy_cycle", "rings_product")
 
     @property
     def ring_size(self) -> int:
         return self.neurons // self.subsystems
 
     def ring_weights(self) -> np.ndarray:
-        """The (deterministic) W of the ``rings`` kind."""
+        """The (deterministic) W of the ``rings`` and ``rings_product`` kinds."""
         d, m = self.subsystems, self.ring_size
         c = chain_coupling(d, self.coupling_matrix)
+        if self.kind == "rings_product":
+            return self.contraction * np.kron(np.eye(d) + self.coupling * c, shift(m))
         return np.kron(np.eye(d), self.contraction * shift(m)) + self.coupling * np.kron(
             c, np.eye(m)
         )
@@ -147,7 +153,7 @@ class WeightEnsemble:
         n, a = self.neurons, self.contraction
         if self.kind == "cycle":
             return np.broadcast_to(a * shift(n), (count, n, n)).copy()
-        if self.kind == "rings":
+        if self.kind in RING_KINDS:
             return np.broadcast_to(self.ring_weights(), (count, n, n)).copy()
         if self.kind == "lazy_cycle":
             e = self.laziness
@@ -187,6 +193,13 @@ class WeightEnsemble:
         if self.kind in ("cycle", "mixture"):
             tr2 = float(np.trace(shift(n) @ shift(n)))
             return thermo.orthogonal_entropy_production(a, tr2, n)
+        if self.kind == "rings_product":  # eigenvalues a (1 + eps c) omega; normal iff C is
+            c = chain_coupling(self.subsystems, self.coupling_matrix)
+            if not is_normal(c):
+                return None
+            omega = np.exp(2j * np.pi * np.arange(self.ring_size) / self.ring_size)
+            lam = a * np.outer(1 + self.coupling * np.linalg.eigvals(c), omega).ravel()
+            return thermo.normal_entropy_production(lam)
         if self.kind == "lazy_cycle":  # circulant: eigenvalues a ((1 - e) omega + e)
             omega = np.exp(2j * np.pi * np.arange(n) / n)
             return thermo.normal_entropy_production(
@@ -210,6 +223,10 @@ class WeightEnsemble:
         """Spectral radius of W where it is fixed by the parameters (all kinds: a, except
         rings, whose radius is max |a omega + eps c|: I_D (x) P and C (x) I_m commute, for any
         C)."""
+        if self.kind == "rings_product":
+            c = chain_coupling(self.subsystems, self.coupling_matrix)
+            return float(self.contraction * np.max(np.abs(1 + self.coupling
+                                                          * np.linalg.eigvals(c))))  # fmt: skip
         if self.kind != "rings":
             return self.contraction
         from nnfield.theory.thermo import ring_eigenvalues
