@@ -132,7 +132,7 @@ def seed_claims(ds: xr.Dataset):
     style.apply()
     fig = plt.figure(figsize=(16, 15))
     grid = fig.add_gridspec(3, 4, width_ratios=[1, 1, 1, 0.05], height_ratios=[1, 1.1, 1.1])
-    top = grid[0, :3].subgridspec(1, 2)
+    top = grid[0, :3].subgridspec(1, 2, wspace=0.55)
     _panel_production(fig.add_subplot(top[0, 0]), ds)
     _panel_pairs(fig.add_subplot(top[0, 1]), ds)
     cones = _cone_points(ds)
