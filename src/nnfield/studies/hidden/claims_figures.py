@@ -25,6 +25,7 @@ def _panel_production(ax, ds: xr.Dataset) -> None:
     from nnfield.studies.hidden.figures import MARKERS, PALETTE, _curve, _empty, _errorbar, _points
 
     if "metric_pair" not in ds.dims:
+        ax.set_axis_off()  # no ticks to collide with the title
         return _empty(ax, "no coupled rings with equal det(I + eps C)\nand different C configured")
     names = list(dict.fromkeys([*ds["metric_ensemble_a"].values, *ds["metric_ensemble_b"].values]))
     for i, name in enumerate(names):
@@ -46,6 +47,7 @@ def _panel_pairs(ax, ds: xr.Dataset) -> None:
     from nnfield.studies.hidden.figures import _empty
 
     if "metric_pair" not in ds.dims:
+        ax.set_axis_off()
         return _empty(ax, "no equal-det pairs")
     n = ds.sizes["metric_pair"]
     y = np.arange(n)
@@ -153,5 +155,5 @@ def seed_claims(ds: xr.Dataset):
              if ds.attrs.get(k)]  # fmt: skip
     fig.suptitle("Claims of 'The world as a neural network' (Vanchurin 2020), measured"
                  + "".join(f"\n{line}" for line in lines), fontsize=10)  # fmt: skip
-    style.layout(fig)
+    style.layout(fig, rect=(0, 0, 1, 1 - 0.017 * (1 + len(lines))))  # room for the title lines
     return fig

@@ -2,11 +2,13 @@
 (docs/hidden.md, "Light cones").
 
 Vanchurin (2020) states that with a permutation weight matrix the neurons' states move as
-strings in an emergent space-time.  For x' = f(a P x) + s xi on the n-cycle (P x)_i = x_{i-1},
-site i at time t + 1 depends only on site i - 1 at time t, so every characteristic i - t = const
-is a Markov chain of its own, independent of the others from x = 0 on.  Hence, for any
-pointwise f, C(k, tau) = <x_i(t) x_{i+k}(t + tau)> vanishes off the light line k = tau (mod n),
-and for linear f it is a^tau s^2 / (1 - a^2) on it.  Controls: the lazy shift
+strings in an emergent space-time; what the model can check exactly is the light cone of a
+shift in (site, step), an identity of the dynamics (no Lorentz structure is tested).  For
+x' = phi(g a P x) + s xi on the n-cycle (P x)_i = x_{i-1}, site i at time t + 1 depends only on
+site i - 1 at time t, so every characteristic i - t = const is a Markov chain of its own,
+independent of the others from x = 0 on.  Hence C(k, tau) = <x_i(t) x_{i+k}(t + tau)> (a raw
+moment) is E[x] E[x'] off the light line k = tau (mod n): 0 for odd phi with zero bias (linear,
+tanh); for linear f it is (g a)^tau s^2 / (1 - (g a)^2) on the line.  Controls: the lazy shift
 a ((1 - e) P + e I) gives a cone whose centre moves at speed 1 - e and whose width grows as
 sqrt(e (1 - e) tau) (a binomial walk convolved with the equal-time profile: means and variances
 add); Ginibre W has no light line.  Coupled rings: each mode j of a symmetric C (eigenvalue
@@ -16,7 +18,8 @@ a (1 + eps c_j) P for W = a (I + eps C) (x) P (every mode on the light line).
 
 Per point (``light_cone`` L > 0): C_j(k, tau) over (lag, mode, site) with jackknife errors over
 network blocks, the exact C for linear f, and summaries:
-- ``cone_ref_z_max``: max |C - C_exact| / se over all entries (the measurement, linear f);
+- ``cone_ref_z_max``: max |C - C_exact| / se over all entries, se paired network by network
+  (the measurement, linear f);
 - ``offline_z_max``: max |C| / se over the entries off the light line (0 for a cycle);
 - ``lightline_fraction``: sum over tau >= 1 of C(tau mod n, tau)^2 over the sum of all C^2 at
   tau >= 1 (1 for a cycle);
