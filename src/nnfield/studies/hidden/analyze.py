@@ -40,7 +40,7 @@ import xarray as xr
 from nnfield import stats
 from nnfield.config import PointSpec
 from nnfield.engine.store import annotate, points_sha256, provenance
-from nnfield.studies.hidden import lightcone
+from nnfield.studies.hidden import kick, lightcone
 from nnfield.studies.hidden.sample import RAW_VARIABLES, weight_ensemble
 from nnfield.studies.hidden.weights import coupling_label
 
@@ -309,6 +309,8 @@ def analyze_point(
         return stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, tests, dof)
 
     out.update(lightcone.point_estimates(ds, p, finite, crit_of))
+    shared = ens.sample(np.random.default_rng(0), 1) if ens.shared_weights else None
+    out.update(kick.point_estimates(ds, p, finite, shared))
     if p["weights"] == "mixture":
         out["annealed_exact"] = np.asarray(0.0)  # P/P^T: the mixed pair law is symmetric
     closed = ens.closed_form_production(p["gain"])
@@ -501,6 +503,13 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
             "(g a)^tau s^2 / (1 - (g a)^2) there for linear f"
         )
         study.attrs["claim_lightcone_verdict"] = cone_verdict
+    kick_verdict = kick.verdict(study, params)
+    if kick_verdict:
+        study.attrs["claim_curvature"] = (
+            "curvature comes only from interactions (Vanchurin 2020), read as: the response to "
+            "a kick K steps later depends on the background state only for nonlinear f"
+        )
+        study.attrs["claim_curvature_verdict"] = kick_verdict
     study.attrs.update(
         entropy_units="nats per step per neuron",
         dynamics="x' = f(W x + b) + s xi, f(u) = g u or tanh(g u); see "
@@ -509,7 +518,7 @@ def _study(rows: list[tuple[str, dict, dict, str]], options: Mapping | None = No
         ergodicity=ergodicity_method(options),
     )
     meta = {**ANALYSIS_META, **POINT_COORDINATES, **hidden_theory.META, **metric.META,
-            **lightcone.META,
+            **lightcone.META, **kick.META,
             "point": ("sweep point name", "1")}  # fmt: skip
     # sweep parameters are coordinates of `point`: ds.sel(point=ds.coupling == 0.1) etc.
     return annotate(study.set_coords(list(POINT_COORDINATES)), meta)

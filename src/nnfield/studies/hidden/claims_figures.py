@@ -151,8 +151,8 @@ def seed_claims(ds: xr.Dataset):
                 _empty(ax, "no ensemble with light_cone configured")
     if image is not None:
         fig.colorbar(image, cax=fig.add_subplot(grid[1:, 3]), label="C(k, tau) / C(0, 0)")
-    lines = [ds.attrs[k].split(";")[0] for k in ("claim_metric_verdict", "claim_lightcone_verdict")
-             if ds.attrs.get(k)]  # fmt: skip
+    keys = ("claim_metric_verdict", "claim_lightcone_verdict", "claim_curvature_verdict")
+    lines = [ds.attrs[k].split(";")[0] for k in keys if ds.attrs.get(k)]
     fig.suptitle("Claims of 'The world as a neural network' (Vanchurin 2020), measured"
                  + "".join(f"\n{line}" for line in lines), fontsize=10)  # fmt: skip
     style.layout(fig, rect=(0, 0, 1, 1 - 0.017 * (1 + len(lines))))  # room for the title lines

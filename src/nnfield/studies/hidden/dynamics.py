@@ -32,6 +32,11 @@ given), then ``time_blocks`` blocks of
                            ring, V = [[1]]), accumulated as cross spectra of the FFTs of the
                            last L + 1 states (kept from the burn-in on, so every measured step
                            has all its lags; burn_in >= L)
+    kick (3,)              (only with kick K > 0) over the kicks: their count, and the sums of
+                           ln |v| and (ln |v|)^2, v = J_{t+K-1} ... J_t e_0 the response K steps
+                           after a unit kick of neuron 0 at step t (a new kick every K measured
+                           steps), J = d f(g (W x + b)) / dx the tangent map along the network's
+                           own trajectory (for linear f, g W whatever the state)
 Memory is O(networks x n^2) per block, whatever the trajectory length.  Step t of a block draws
 its noise from fold_in(fold_in(key, block), t) for the whole block at once.
 """
@@ -88,6 +93,7 @@ def make_block_function(
     dtype=jnp.float32,
     lags: int = 0,
     cone_rings: int = 1,
+    kick: int = 0,
 ):
     """A jitted ``(key, block, weights, bias, gain, noise_std, averaging, density, comp,
     initial, modes) -> tuple``.
@@ -99,7 +105,8 @@ def make_block_function(
     (C,)) of the mixture components (ignored when ``components`` is 0).  Gain and noise are
     traced, so one compilation serves every point of the same shapes.  With ``lags`` L > 0
     the tuple ends with the space-time correlation (M, L + 1, R, n / R) after ``finite``, R =
-    ``cone_rings`` and ``modes`` the (R, R) matrix V whose rows are the modes.
+    ``cone_rings`` and ``modes`` the (R, R) matrix V whose rows are the modes; with ``kick``
+    K > 0 it ends with the kick sums (M, 3).
     """
     require_x64("the hidden block kernel")
     phi = activations.get(activation, ACTIVATIONS).jax  # f(u) = phi(g u)
@@ -153,7 +160,8 @@ def make_block_function(
         hist0 = (push(jnp.zeros(shape, jnp.complex128), x0) if lags
                  else jnp.zeros((), jnp.complex128))  # fmt: skip
         x, u, hist = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain), hist0))
-        cone = (hist, jnp.zeros_like(hist))
+        kick0 = jnp.zeros((m, n), dtype).at[:, 0].set(1.0)  # a unit kick of neuron 0
+        cone = (hist, jnp.zeros_like(hist), kick0, jnp.zeros((m, 3), jnp.float64))
         uc = comp_drift(x) if components else None
         d = averaging.shape[0]
         zeros_d = jnp.zeros((m, d), jnp.float64)
@@ -167,7 +175,16 @@ def make_block_function(
             x1, u1 = advance(t, x, u)
             if lags:  # cross[tau] += conj(X(t + 1 - tau)) X(t + 1), in Fourier space
                 hist = push(cone[0], x1)
-                cone = (hist, cone[1] + jnp.conj(hist) * hist[:, :1])
+                cone = (hist, cone[1] + jnp.conj(hist) * hist[:, :1], *cone[2:])
+            if kick:  # record the response K steps after the last kick, then kick again
+                v, acc = cone[2], cone[3]
+                due = (t - burn_in) % kick == 0
+                lnv = 0.5 * jnp.log(jnp.sum(v.astype(jnp.float64) ** 2, -1))
+                row = jnp.stack([jnp.ones_like(lnv), lnv, lnv**2], -1)
+                acc = acc + jnp.where(due & (t > burn_in), row, 0.0)
+                v = jnp.where(due, kick0, v)
+                _, v = jax.jvp(lambda y: drift(w, b, y, gain), (x,), (v,))
+                cone = (*cone[:2], v, acc)
             x64, x164 = x.astype(jnp.float64), x1.astype(jnp.float64)
             fwd = jnp.sum((x164 - u.astype(jnp.float64)) ** 2, -1)
             bwd = jnp.sum((x64 - u1.astype(jnp.float64)) ** 2, -1)
@@ -221,10 +238,15 @@ def make_block_function(
         system = logp[:-1] - logp[1:]
         out = (med.T, system.T, ann_t.T, ann_m.T, *xbar)
         finite = jnp.all(jnp.isfinite(med), 0) & jnp.all(jnp.isfinite(system), 0)
+        extra = ()
         if lags:
             spacetime = jnp.real(jnp.fft.ifft(cone[1], axis=-1)) / (steps * (n // cone_rings))
-            return (*out, finite & jnp.all(jnp.isfinite(spacetime), (1, 2, 3)), spacetime)
-        return (*out, finite)
+            finite = finite & jnp.all(jnp.isfinite(spacetime), (1, 2, 3))
+            extra += (spacetime,)
+        if kick:
+            finite = finite & jnp.all(jnp.isfinite(cone[3]), -1)
+            extra += (cone[3],)
+        return (*out, finite, *extra)
 
     return run
 

@@ -49,6 +49,8 @@ VARIABLES = {
                           "of a ring (cyclic) and measured steps; lag tau, site k"),
     "spacetime_exact": Variable(("block", "member", "lag", "mode", "site"), "exact stationary "
                                 "C_j(k, tau) of the network (linear f)"),
+    "kick": Variable(("block", "member", "kick_sum"), "kicks of neuron 0 and the sums of ln |v| "
+                     "and (ln |v|)^2 of the response v K steps later (hidden.dynamics)"),
     "member": Variable(("member",), "network within its block"),
     "time_block": Variable(("time_block",), "block of the measured trajectory"),
     "subsystem": Variable(("subsystem",), "subsystem mu"),
@@ -162,7 +164,7 @@ def _prepare(task: ShardTask) -> BlockKernel:
     fn = make_block_function(
         n, d, size, p["time_blocks"], p["steps"] // p["time_blocks"], p["burn_in"],
         p["activation"], 2 if mixture else 0, jnp.dtype(p["dtype"]), int(p.get("light_cone", 0)),
-        len(modes),
+        len(modes), int(p.get("kick_response", 0)),
     )  # fmt: skip
     averaging = subsystem_matrix(n, d)
     linear = p["activation"] == "linear"
@@ -209,8 +211,12 @@ def _result(results: list, p: Mapping, mixture: bool, linear: bool, averaging) -
     if mixture:
         data["annealed_total"] = arrays["annealed_total"]
         data["annealed_medium"] = arrays["annealed_medium"]
+    extra = len(names)
     if lags:
-        data["spacetime"] = col(len(names))
+        data["spacetime"] = col(extra)
+        extra += 1
+    if int(p.get("kick_response", 0)):
+        data["kick"] = col(extra)
     if linear and lags:
         data["spacetime_exact"] = np.stack([r[-1]["spacetime"] for r in results])
     if linear:

@@ -59,6 +59,9 @@ def check(cfg: Mapping[str, Any]) -> None:
         if ens["light_cone"] and ens["bias"]:
             raise ConfigError(f"config key '{where}.light_cone': the space-time correlation is "
                               "the raw second moment; it needs bias 0")  # fmt: skip
+        if ens["kick_response"] >= cfg["steps"]:
+            raise ConfigError(f"config key '{where}.kick_response': {ens['kick_response']} must "
+                              f"be below steps = {cfg['steps']}")  # fmt: skip
         lags, burn = ens["light_cone"], cfg["burn_in"]
         if lags > burn:
             raise ConfigError(f"config key '{where}.light_cone': {lags} lags need burn_in >= "
@@ -144,6 +147,8 @@ def expand(cfg: Mapping[str, Any]) -> list[PointSpec]:
                                 params["laziness"] = float(e)
                             if ens["light_cone"]:
                                 params["light_cone"] = int(ens["light_cone"])
+                            if ens["kick_response"]:
+                                params["kick_response"] = int(ens["kick_response"])
                             name = (
                                 f"ensemble~{ens['name']}/a~{number_name(float(a))}/"
                                 + ("" if k is None else f"k~{number_name(float(k))}/")
