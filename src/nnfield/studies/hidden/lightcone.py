@@ -143,12 +143,6 @@ def _light_line(lags: int, n: int) -> np.ndarray:
     return on
 
 
-def _displacement(n: int) -> np.ndarray:
-    """Site offsets k as signed displacements in (-n/2, n/2]."""
-    k = np.arange(n)
-    return np.where(k > n // 2, k - n, k).astype(np.float64)
-
-
 def wavenumber(r: int) -> tuple[int, float]:
     """(h, q = 2 pi h / r): the harmonic nearest q = pi / 4 on a ring of r sites, at which the
     cone's speed and spread are read (lower q: closer to the q -> 0 formulas but a signal,
@@ -240,14 +234,17 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, crit_of) -> dict[str, np
     # is 0 exactly, where sqrt(max(., 0)) has no derivative for the jackknife
     spreads = np.isfinite(forms["cone_spread"]) & (forms["cone_spread"] > 0)
     nan = np.full(rings, np.nan)
+    # the summaries of every jackknife replicate, computed once for all three
+    replicates = _per_mode(stats.jackknife_replicates(sums, counts, lambda m: m["c"]))
+    exact_summaries = _per_mode(exact) if exact is not None else None
     for name in MODE_VARIABLES:
         if name != "lightline_fraction" and not cone:
             for suffix in ("", "_se", "_exact"):
                 out[f"{name}{suffix}"] = nan
             continue
-        e = stats.jackknife(sums, counts, lambda m, name=name: _per_mode(m["c"])[name])
+        e = stats.from_replicates(replicates[name])
         out[name], out[f"{name}_se"] = e.value, e.stderr
-        out[f"{name}_exact"] = _per_mode(exact)[name] if exact is not None else nan
+        out[f"{name}_exact"] = exact_summaries[name] if exact_summaries is not None else nan
         if name == "cone_spread":
             for suffix in ("", "_se", "_exact"):
                 out[f"{name}{suffix}"] = np.where(spreads, out[f"{name}{suffix}"], np.nan)
