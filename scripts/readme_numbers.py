@@ -152,6 +152,9 @@ def learning_lines(ds: xr.Dataset) -> None:
         if "ift_one_step" in pt and np.isfinite(float(pt["ift_one_step"])):
             fraction = float(pt["ift_one_step_ess"]) / int(pt["ift_one_step_samples"])
             print(f"    {name} ift_one_step: ESS fraction {fraction:.4f}")
+    for key, verdict in ds.attrs.items():  # Madelung, Hamilton-Jacobi, caustics (3.5)
+        if key.startswith("claim_"):
+            print(f"  {key}: {verdict}")
 
 
 def _pm(ds: xr.Dataset, name: str, i: int, index=()) -> str:

@@ -6,4 +6,6 @@ see nnfield.studies.base."""
 
 from nnfield.studies.base import PackageStudy
 
-STUDY = PackageStudy(name="learning", package=__name__, figures=("learning_thermo",))
+STUDY = PackageStudy(
+    name="learning", package=__name__, figures=("learning_thermo", "seed_claims_learning")
+)

@@ -50,6 +50,8 @@ from nnfield.engine.blocks import (
 )
 from nnfield.engine.store import annotate, provenance
 from nnfield.entropy import entropy_from_covariance, sample_covariance
+from nnfield.studies.learning import claims
+from nnfield.studies.learning.claims import CLAIMS_META
 from nnfield.studies.learning.problems import (
     center_covariance,
     initial_ensemble,
@@ -196,6 +198,11 @@ def _quadratic_estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
     extras: dict = {
         "d_kl": stats.jackknife(sums, counts, lambda m: np.diff(kl(m), axis=-1)),
     }
+    claim_est, claim_exact, extras["claims"] = claims.quadratic_claims(
+        sums, counts, p, dyn, hessian, temp, ex, steps
+    )
+    est.update(claim_est)
+    exact.update(claim_exact)
     if np.isfinite(temp):
         est["free_energy"] = stats.jackknife(sums, counts, lambda m: m["loss"] - temp * _entropy(m))
         est["tconf_ratio"] = stats.jackknife(sums, counts, lambda m: m["grad2"] / (lap * temp))
@@ -376,7 +383,25 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
         out[name] = (dims, e.value)
         out[f"{name}_se"] = (dims, e.stderr)
     for name, value in exact.items():
-        out[f"{name}_exact"] = (("interval" if name in INTERVAL_VARIABLES else "step",), value)
+        dims = ("interval",) if name in INTERVAL_VARIABLES else ("step",)
+        out[f"{name}_exact"] = (dims if np.ndim(value) else (), value)
+    for name, value in extras.get("claims", {}).items():
+        out[name] = (("step",) if np.ndim(value) else (), value)
+    if "mean_position" in est:
+        crit_mean = stats.bonferroni_t(
+            float(options.get("significance", stats.DEFAULT_SIGNIFICANCE)),
+            len(ds["step"]),
+            stats.jackknife_dof(ds.sizes["block"]),
+        )
+        position, exact_position = est["mean_position"], exact["mean_position"]
+        counts = claims.caustic_count(position.value, position.stderr, exact_position, crit_mean)
+        for name, count in zip(("mean_sign_changes", "mean_sign_changes_exact",
+                                "mean_sign_mismatches"), counts, strict=True):  # fmt: skip
+            out[name] = ((), np.int32(count))
+        ok = position.stderr > 0  # a fixed start has no error
+        z = np.abs(position.value - exact_position)[ok] / position.stderr[ok]
+        out["mean_position_max_z"] = ((), float(np.max(z, initial=np.inf if z.size == 0 else 0)))
+        out["mean_position_zcrit"] = ((), crit_mean)
     if "pi_stationary_exact" in extras:
         out["pi_stationary_exact"] = ((), float(extras["pi_stationary_exact"]))
     if "ift_ess" in extras:
@@ -414,6 +439,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
             log.info("%s: F rises in %d intervals (allowed at finite step size: dF = -T Pi + "
                      "<W_shadow>)", ds.attrs.get("point"), count)  # fmt: skip
     out["free_energy_asserted"] = ((), np.int8(0))
+    out["jackknife_dof"] = ((), np.int64(stats.jackknife_dof(ds.sizes["block"])))
     out["nonfinite"] = ((), np.int64(nonfinite))
     out["dropped_blocks"] = ((), np.int64(dropped))
     out.attrs["params"] = json.dumps(p, sort_keys=True)
@@ -520,6 +546,9 @@ for _name in list(ANALYSIS_META)[:10]:
              "block (delete-one-block jackknife; batch means for k-NN estimates)")  # fmt: skip
     ANALYSIS_META[f"{_name}_se"] = (f"{error} standard error of {_name}", units)
     ANALYSIS_META[f"{_name}_exact"] = (f"exact {long_name}", units)
+ANALYSIS_META.update(CLAIMS_META)
+ANALYSIS_META["jackknife_dof"] = ("degrees of freedom of the point's jackknife errors (blocks - "
+                                  "1)", "1")  # fmt: skip
 ANALYSIS_META["nonfinite"] = ("networks whose state became NaN/inf (their blocks are dropped)",
                               "1")  # fmt: skip
 ANALYSIS_META["dropped_blocks"] = ("blocks dropped for holding a non-finite network", "1")
@@ -533,6 +562,7 @@ POINT_COORDINATES = {
     "width": ("student width N (NaN for quadratic problems)", "1"),
     "depth": ("student hidden layers L (NaN for quadratic problems)", "1"),
     "batch_size": ("minibatch size (NaN for quadratic problems)", "1"),
+    "momentum": ("heavy-ball momentum beta (NaN without the momentum optimizer)", "1"),
 }
 
 
@@ -558,6 +588,8 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         one["entropy_estimator"] = (("point",), [ENTROPY_ESTIMATORS[p["kind"]]])
         for key in ("learning_rate", "temperature", "width", "depth", "batch_size"):
             one[key] = (("point",), [float(p.get(key, np.nan))])
+        momentum = float(p.get("momentum", np.nan)) if p["optimizer"] == "momentum" else np.nan
+        one["momentum"] = (("point",), [momentum])
         one.attrs = {}
         return one
 
@@ -578,6 +610,10 @@ def analyze(points: Sequence[xr.Dataset], options: Mapping | None = None) -> xr.
         "(nnfield.studies.learning.grid_chain); "
         "teacher_student: see nnfield.studies.learning.teacher_student",
     )
+    from nnfield.studies.learning.claims_verdicts import claim_verdicts
+
+    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
+    study.attrs.update(claim_verdicts(study, alpha))
     meta = {**ANALYSIS_META, **POINT_COORDINATES, "point": ("sweep point name", "1")}
     # sweep parameters are coordinates of `point`: ds.sel(point=ds.temperature == 0.5) etc.
     return annotate(study.set_coords(list(POINT_COORDINATES)), meta)

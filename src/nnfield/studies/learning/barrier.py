@@ -169,6 +169,8 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         ),
         "kl_to_stationary": both(kl),
     }
+    if p["optimizer"] == "momentum":  # caustics: the mean trajectory (docs/physics.md 3.5)
+        est["mean_position"] = stats.jackknife(sums, counts, lambda m: m["q1"][..., 0])
     gauss_exact = np.array([gaussian_entropy_of(m, chain.points) for m in ex["masses"]])
     exact = {
         "loss": ex["loss"],
@@ -182,6 +184,8 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         "shadow_work": np.diff(ex["loss"]) + temp * np.diff(ex["medium"]),
         "kl_to_stationary": ex["kl_to_stationary"],
     }
+    if "mean_position" in est:
+        exact["mean_position"] = np.asarray(ex["masses"]) @ chain.points[:, 0]
     extras: dict = {
         "d_kl": both(lambda *a: np.diff(kl(*a))),
         "d_free": est["free_energy_change"],

@@ -32,6 +32,7 @@ import xarray as xr
 
 from nnfield.figures import style
 from nnfield.fluctuation import MIN_ESS_FRACTION, converged
+from nnfield.studies.learning.claims_figures import seed_claims_learning
 
 INITIAL_COLORS = {"narrow": "#1f77b4", "broad": "#d62728"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
@@ -258,5 +259,5 @@ def learning_thermo(ds: xr.Dataset):
     return fig
 
 
-FIGURES = {"learning_thermo": learning_thermo}
+FIGURES = {"learning_thermo": learning_thermo, "seed_claims_learning": seed_claims_learning}
 """Figure name -> function of the study dataset."""
