@@ -32,11 +32,14 @@ given), then ``time_blocks`` blocks of
                            ring, V = [[1]]), accumulated as cross spectra of the FFTs of the
                            last L + 1 states (kept from the burn-in on, so every measured step
                            has all its lags; burn_in >= L)
-    kick (3,)              (only with kick K > 0) over the kicks: their count, and the sums of
-                           ln |v| and (ln |v|)^2, v = J_{t+K-1} ... J_t e_0 the response K steps
-                           after a unit kick of neuron 0 at step t (a new kick every K measured
-                           steps), J = d f(g (W x + b)) / dx the tangent map along the network's
-                           own trajectory (for linear f, g W whatever the state)
+    kick (4,)              (only with kick K > 0) over the kicks: their count, the sums of
+                           d and d^2 with d = ln |v| - c, and the shift c (the network's first
+                           ln |v|, so that the spread is summed without cancellation); v =
+                           J_{t+K-1} ... J_t e_0 the response K steps after a unit kick of
+                           neuron 0 at step t (a new kick every K measured steps), J =
+                           d f(g (W x + b)) / dx the tangent map along the network's own
+                           trajectory (for linear f, g W whatever the state); v is renormalised
+                           every step and ln |v| accumulated (no underflow)
 Memory is O(networks x n^2) per block, whatever the trajectory length.  Step t of a block draws
 its noise from fold_in(fold_in(key, block), t) for the whole block at once.
 """
@@ -106,7 +109,7 @@ def make_block_function(
     traced, so one compilation serves every point of the same shapes.  With ``lags`` L > 0
     the tuple ends with the space-time correlation (M, L + 1, R, n / R) after ``finite``, R =
     ``cone_rings`` and ``modes`` the (R, R) matrix V whose rows are the modes; with ``kick``
-    K > 0 it ends with the kick sums (M, 3).
+    K > 0 it ends with the kick sums (M, 4).
     """
     require_x64("the hidden block kernel")
     phi = activations.get(activation, ACTIVATIONS).jax  # f(u) = phi(g u)
@@ -161,7 +164,9 @@ def make_block_function(
                  else jnp.zeros((), jnp.complex128))  # fmt: skip
         x, u, hist = jax.lax.fori_loop(0, burn_in, burn, (x0, drift(w, b, x0, gain), hist0))
         kick0 = jnp.zeros((m, n), dtype).at[:, 0].set(1.0)  # a unit kick of neuron 0
-        cone = (hist, jnp.zeros_like(hist), kick0, jnp.zeros((m, 3), jnp.float64))
+        # (history, cross spectra, tangent direction, ln |v| since the kick, kick sums)
+        cone = (hist, jnp.zeros_like(hist), kick0, jnp.zeros(m, jnp.float64),
+                jnp.zeros((m, 4), jnp.float64))  # fmt: skip
         uc = comp_drift(x) if components else None
         d = averaging.shape[0]
         zeros_d = jnp.zeros((m, d), jnp.float64)
@@ -177,14 +182,20 @@ def make_block_function(
                 hist = push(cone[0], x1)
                 cone = (hist, cone[1] + jnp.conj(hist) * hist[:, :1], *cone[2:])
             if kick:  # record the response K steps after the last kick, then kick again
-                v, acc = cone[2], cone[3]
+                v, lnv, acc = cone[2:]
                 due = (t - burn_in) % kick == 0
-                lnv = 0.5 * jnp.log(jnp.sum(v.astype(jnp.float64) ** 2, -1))
-                row = jnp.stack([jnp.ones_like(lnv), lnv, lnv**2], -1)
-                acc = acc + jnp.where(due & (t > burn_in), row, 0.0)
+                record = due & (t > burn_in)
+                shift = jnp.where(record & (acc[:, 0] == 0), lnv, acc[:, 3])
+                d = lnv - shift
+                row = jnp.stack([jnp.ones_like(d), d, d * d], -1)
+                acc = jnp.concatenate([acc[:, :3] + jnp.where(record, row, 0.0), shift[:, None]],
+                                      -1)  # fmt: skip
                 v = jnp.where(due, kick0, v)
+                lnv = jnp.where(due, 0.0, lnv)
                 _, v = jax.jvp(lambda y: drift(w, b, y, gain), (x,), (v,))
-                cone = (*cone[:2], v, acc)
+                norm = jnp.sqrt(jnp.sum(v.astype(jnp.float64) ** 2, -1))
+                v = v / norm[:, None].astype(v.dtype)
+                cone = (*cone[:2], v, lnv + jnp.log(norm), acc)
             x64, x164 = x.astype(jnp.float64), x1.astype(jnp.float64)
             fwd = jnp.sum((x164 - u.astype(jnp.float64)) ** 2, -1)
             bwd = jnp.sum((x64 - u1.astype(jnp.float64)) ** 2, -1)
@@ -244,8 +255,8 @@ def make_block_function(
             finite = finite & jnp.all(jnp.isfinite(spacetime), (1, 2, 3))
             extra += (spacetime,)
         if kick:
-            finite = finite & jnp.all(jnp.isfinite(cone[3]), -1)
-            extra += (cone[3],)
+            finite = finite & jnp.all(jnp.isfinite(cone[4]), -1)
+            extra += (cone[4],)
         return (*out, finite, *extra)
 
     return run

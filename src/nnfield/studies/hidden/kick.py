@@ -32,8 +32,9 @@ META = {
                     "within networks): the background dependence of the response", "1"),
     "kick_log_sd_se": ("jackknife standard error of kick_log_sd", "1"),
     "kick_log_exact": ("exact ln |(g W)^K e_0| (linear f; mean over the networks)", "1"),
-    "kick_rounding_bound": ("bound on kick_log_sd from rounding where the response is the same "
-                            "on every background (linear f): 64 K n eps of the dtype", "1"),
+    "kick_rounding_bound": ("bound on kick_log_sd (and on kick_log_mean - kick_log_exact) from "
+                            "rounding where the response is the same on every background "
+                            "(linear f): 64 K n eps of the dtype; tanh must exceed it", "1"),
 }  # fmt: skip
 
 
@@ -49,11 +50,12 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, weights: np.ndarray | No
     k = int(p.get("kick_response", 0))
     if not k:
         return {}
-    acc = np.asarray(ds["kick"].values)  # (B, M, 3): count, sum ln|v|, sum (ln|v|)^2
+    acc = np.asarray(ds["kick"].values)  # (B, M, 4): count, sum d, sum d^2, shift c
     mask = finite[..., None]
-    count, s1, s2 = (np.where(mask, acc, 0.0)[..., j] for j in range(3))
+    count, s1, s2, shift = (np.where(mask, acc, 0.0)[..., j] for j in range(4))
+    # d = ln |v| - c (c the network's first ln |v|): the spread without cancellation
     within = s2 - np.where(count > 0, s1**2 / np.maximum(count, 1), 0.0)  # per network
-    sums = {"n": count.sum(1), "s1": s1.sum(1), "within": within.sum(1)}
+    sums = {"n": count.sum(1), "s1": (s1 + count * shift).sum(1), "within": within.sum(1)}
     counts = finite.sum(1)
     mean = stats.jackknife(sums, counts, lambda m: m["s1"] / m["n"])
     sd = stats.jackknife(sums, counts, lambda m: np.sqrt(np.maximum(m["within"], 0) / m["n"]))
@@ -63,8 +65,8 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, weights: np.ndarray | No
         "kick_log_sd": np.asarray(sd.value),
         "kick_log_sd_se": np.asarray(sd.stderr),
     }
+    out["kick_rounding_bound"] = np.asarray(rounding_bound(p))
     if p["activation"] == "linear":
-        out["kick_rounding_bound"] = np.asarray(rounding_bound(p))
         if weights is not None:
             m = float(p["gain"]) * np.asarray(weights, dtype=np.float64)
             v = np.zeros(m.shape[:-1])
@@ -76,25 +78,35 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, weights: np.ndarray | No
 
 
 def verdict(study: xr.Dataset, params: Sequence[Mapping]) -> str:
-    """One line on flatness (linear f) and curvature (tanh), from the points with
+    """One line on flatness (linear f: the spread, and the mean where it has an exact value,
+    within the rounding bound) and curvature (tanh: spread above the bound by more than the
+    Bonferroni critical value over the tanh points times its error), from the points with
     ``kick_response`` (empty without them); each clause can fail."""
     idx = [i for i, p in enumerate(params) if p.get("kick_response", 0)]
     if not idx:
         return ""
+    curved_points = [i for i in idx if params[i]["activation"] != "linear"]
     parts = []
     for i in idx:
         p = params[i]
         sd, se = study["kick_log_sd"].values[i], study["kick_log_sd_se"].values[i]
+        bound = rounding_bound(p)
         if p["activation"] == "linear":
-            bound = study["kick_rounding_bound"].values[i]
-            flat = "flat" if sd <= bound else "NOT FLAT"
-            parts.append(f"{p['ensemble']} (linear f): {flat}, sd of ln |v| across "
-                         f"backgrounds {sd:.2g} (rounding bound {bound:.2g})")  # fmt: skip
+            exact = study["kick_log_exact"].values[i] if "kick_log_exact" in study else np.nan
+            mean = study["kick_log_mean"].values[i]
+            off = abs(mean - exact) if np.isfinite(exact) else 0.0
+            flat = "flat" if sd <= bound and off <= bound else "NOT FLAT"
+            text = (f"{p['ensemble']} (linear f): {flat}, sd of ln |v| across backgrounds "
+                    f"{sd:.2g}")  # fmt: skip
+            if np.isfinite(exact):
+                text += f", mean {mean:.6f} against exact {exact:.6f}"
+            parts.append(text + f" (rounding bound {bound:.2g})")
         else:
             dof = stats.jackknife_dof(int(p["networks"]) // int(p["block_size"]))
-            crit = stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, 1, dof)
-            curved = sd > crit * se
-            parts.append(f"{p['ensemble']} ({p['activation']} f, g = {p['gain']:g}): "
-                         f"{'curved' if curved else 'curvature not resolved'}, sd of ln |v| "
-                         f"across backgrounds {sd:.3f} +- {se:.3f}")  # fmt: skip
+            crit = stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, len(curved_points), dof)
+            curved = sd > bound + crit * se
+            state = "curved" if curved else "curvature not resolved"
+            parts.append(f"{p['ensemble']} ({p['activation']} f, g = {p['gain']:g}): {state}, "
+                         f"sd of ln |v| across backgrounds {sd:.3f} +- {se:.3f} (critical "
+                         f"{crit:.2f})")  # fmt: skip
     return "; ".join(parts) + f" (response {params[idx[0]]['kick_response']} steps after a kick)"

@@ -49,8 +49,9 @@ VARIABLES = {
                           "of a ring (cyclic) and measured steps; lag tau, site k"),
     "spacetime_exact": Variable(("block", "member", "lag", "mode", "site"), "exact stationary "
                                 "C_j(k, tau) of the network (linear f)"),
-    "kick": Variable(("block", "member", "kick_sum"), "kicks of neuron 0 and the sums of ln |v| "
-                     "and (ln |v|)^2 of the response v K steps later (hidden.dynamics)"),
+    "kick": Variable(("block", "member", "kick_sum"), "kicks of neuron 0, the sums of d and d^2, "
+                     "d = ln |v| - c, of the response v K steps later, and the shift c "
+                     "(hidden.dynamics)"),
     "member": Variable(("member",), "network within its block"),
     "time_block": Variable(("time_block",), "block of the measured trajectory"),
     "subsystem": Variable(("subsystem",), "subsystem mu"),
