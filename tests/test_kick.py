@@ -104,7 +104,7 @@ def test_a_response_below_the_dtype_range_is_still_measured():
     accumulates ln |v|, so the mean is still the exact 50 ln 0.08 and no network is lost."""
     small = {"name": "small", "weights": "cycle", "neurons": 8, "contractions": [0.8],
              "gains": [0.1], "kick_response": 50}  # fmt: skip
-    ds, params = run_study([small], networks=40, block_size=4, steps=400, burn_in=50)
+    ds, _ = run_study([small], networks=40, block_size=4, steps=400, burn_in=50)
     assert int(ds["nonfinite"].values[0]) == 0
     bound = ds["kick_rounding_bound"].values[0]
     assert abs(ds["kick_log_mean"].values[0] - 50 * np.log(0.08)) <= bound

@@ -305,3 +305,15 @@ def test_the_verdicts_are_generated_and_fail_closed(study):
     half = float(study["quench_half_period_step"].sel(point=name))
     broken["quench_return"].loc[{"point": name, "step": half}] = 1.0
     assert "NOT resolved" in claim_verdicts(broken, ALPHA)["claim_quench_verdict"]
+
+
+def test_the_figure_draws_from_the_study_and_from_a_study_without_claims(study):
+    import matplotlib.pyplot as plt
+
+    from nnfield.studies.learning.claims_figures import seed_claims_learning
+
+    plt.close(seed_claims_learning(study))
+    bare = study.drop_vars([v for v in study.data_vars if v.startswith(("hbar2", "quench",
+                            "entropic", "curl", "mean_"))])  # fmt: skip
+    bare.attrs = {}
+    plt.close(seed_claims_learning(bare))

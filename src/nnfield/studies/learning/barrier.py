@@ -169,7 +169,8 @@ def estimates(ds: xr.Dataset, p: Mapping) -> tuple[dict, dict, dict]:
         ),
         "kl_to_stationary": both(kl),
     }
-    if p["optimizer"] == "momentum":  # caustics: the mean trajectory (docs/physics.md 3.5)
+    # caustics: the mean trajectory of heavy ball on a bare trap from a start off 0 (3.5)
+    if p["optimizer"] == "momentum" and p["barrier"] == 0 and p["initial"] == "narrow":
         est["mean_position"] = stats.jackknife(sums, counts, lambda m: m["q1"][..., 0])
     gauss_exact = np.array([gaussian_entropy_of(m, chain.points) for m in ex["masses"]])
     exact = {

@@ -93,30 +93,33 @@ def _panel_curl(ax, ds: xr.Dataset) -> None:
     points = [p for p in _points(ds, "curl") if ds["optimizer"].sel(point=p).item() != "sgld"]
     if not points:
         return _empty(ax, "no point with anisotropic noise configured")
-    labels = []
     for i, p in enumerate(points):
         one = ds.sel(point=p)
         for j, name in enumerate(("curl", "curl_production")):
-            x = 2 * i + j
+            x = 3 * i + j
             exact = float(one[f"{name}_exact"])
             first = i == 0 and j == 0
-            ax.errorbar(x, float(one[name]) / exact, yerr=float(one[f"{name}_se"]) / exact,
+            ax.errorbar(x, float(one[name]) / exact, yerr=float(one[f"{name}_se"]) / abs(exact),
                         fmt="o", color=PALETTE[0], ms=4,
                         label="measured" if first else None)  # fmt: skip
             ax.plot(x, float(one[f"{name}_continuum"]) / exact, "^", color="k", mfc="none",
                     label="continuum" if first else None)  # fmt: skip
-            labels.append(f"{_short(p)}\n{'curl' if j == 0 else 'production'}")
         pi = one["pi"].dropna("interval")
         se = one["pi_se"].dropna("interval")
         exact = float(one["curl_production_exact"])
-        ax.errorbar(2 * i + 1.25, float(pi[-1]) / exact, yerr=float(se[-1]) / exact, fmt="D",
-                    color=PALETTE[2], ms=4,
+        ax.errorbar(3 * i + 1.25, float(pi[-1]) / exact, yerr=float(se[-1]) / abs(exact),
+                    fmt="D", color=PALETTE[2], ms=4,
                     label="kernel-measured production" if i == 0 else None)  # fmt: skip
     ax.axhline(1, color="0.4", ls="--", lw=0.8)
-    ax.set_xticks(np.arange(len(labels)), labels, fontsize=7)
+    ticks = [3 * i + j for i in range(len(points)) for j in (0, 1)]
+    ax.set_xticks(ticks, ["curl", "prod."] * len(points), fontsize=7)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([3 * i + 0.5 for i in range(len(points))], [_short(p) for p in points],
+                   fontsize=6)  # fmt: skip
+    ax.set_xlim(-0.7, 3 * len(points) - 0.8)
     ax.set_ylabel("value / exact value at the last record")
     ax.legend(fontsize=7)
-    ax.set_title("(d) curl of the velocity field and its production", fontsize=9)
+    ax.set_title("(d) curl of the velocity field and its production", fontsize=9, pad=14)
 
 
 def _panel_caustics(ax, ds: xr.Dataset) -> None:
@@ -161,5 +164,5 @@ def seed_claims_learning(ds: xr.Dataset):
     lines = [ds.attrs[k].split(":")[0] for k in VERDICTS if ds.attrs.get(k)]
     fig.suptitle("Madelung, Hamilton-Jacobi and caustics of noisy learning (Vanchurin 2020), "
                  "measured" + "".join(f"\n{line}" for line in lines), fontsize=10)  # fmt: skip
-    style.layout(fig, rect=(0, 0, 1, 1 - 0.02 * (1 + len(lines))))
+    style.layout(fig, rect=(0, 0, 1, 1 - 0.016 * (1 + len(lines))))
     return fig
