@@ -50,18 +50,36 @@ def _panel_hbar(ax, ds: xr.Dataset) -> None:
     ax.legend(fontsize=7)
 
 
+def _step_series(ax, ds: xr.Dataset, points: list[str], name: str, x_of) -> list[xr.Dataset]:
+    """Measured ``name`` (points with errors) and its exact line for each point, against
+    ``x_of(point dataset)``; returns the per-point datasets (records where ``name`` exists)."""
+    out = []
+    for i, p in enumerate(points):
+        one = ds.sel(point=p).dropna("step", subset=[name])
+        color = PALETTE[i % len(PALETTE)]
+        x = x_of(one)
+        ax.errorbar(x, one[name].values, yerr=one[f"{name}_se"].values, fmt="o", ms=2,
+                    color=color, label=_short(p), lw=0.5)  # fmt: skip
+        ax.plot(x, one[f"{name}_exact"].values, "-", color=color, lw=0.8)
+        out.append(one)
+    return out
+
+
+def _time(one: xr.Dataset) -> np.ndarray:
+    return one["step"].values * float(one["learning_rate"])
+
+
 def _panel_quench(ax, ds: xr.Dataset) -> None:
     points = _points(ds, "quench_half_period_step")
     if not points:
         return _empty(ax, "no quench covering pi / omega configured")
-    for i, p in enumerate(points):
-        one = ds.sel(point=p).dropna("step", subset=["quench_return"])
-        color = PALETTE[i % len(PALETTE)]
-        x = one["step"].values * float(one["learning_rate"]) * float(one["quench_omega"]) / np.pi
-        ax.errorbar(x, one["quench_return"].values, yerr=one["quench_return_se"].values,
-                    fmt="o", ms=2, color=color, label=_short(p), lw=0.5)  # fmt: skip
-        ax.plot(x, one["quench_return_exact"].values, "-", color=color, lw=0.8)
-        ax.plot(x, one["quench_breathing"].values, ":", color=color, lw=0.8)
+
+    def x_of(one):
+        return _time(one) * float(one["quench_omega"]) / np.pi
+
+    for i, one in enumerate(_step_series(ax, ds, points, "quench_return", x_of)):
+        ax.plot(x_of(one), one["quench_breathing"].values, ":", lw=0.8,
+                color=PALETTE[i % len(PALETTE)])  # fmt: skip
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_ylim(-0.2, 1.1)
     ax.set_xlabel("t / (pi / omega)")
@@ -74,13 +92,7 @@ def _panel_ratio(ax, ds: xr.Dataset) -> None:
     points = _points(ds, "entropic_ratio")
     if not points:
         return _empty(ax, "no quadratic sgld point configured")
-    for i, p in enumerate(points):
-        one = ds.sel(point=p).dropna("step", subset=["entropic_ratio"])
-        color = PALETTE[i % len(PALETTE)]
-        t = one["step"].values * float(one["learning_rate"])
-        ax.errorbar(t, one["entropic_ratio"].values, yerr=one["entropic_ratio_se"].values,
-                    fmt="o", ms=2, color=color, label=_short(p), lw=0.5)  # fmt: skip
-        ax.plot(t, one["entropic_ratio_exact"].values, "-", color=color, lw=0.8)
+    _step_series(ax, ds, points, "entropic_ratio", _time)
     ax.axhline(1, color="0.4", ls="--", lw=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("t = step * eta")
