@@ -108,3 +108,22 @@ def test_a_response_below_the_dtype_range_is_still_measured():
     assert int(ds["nonfinite"].values[0]) == 0
     bound = ds["kick_rounding_bound"].values[0]
     assert abs(ds["kick_log_mean"].values[0] - 50 * np.log(0.08)) <= bound
+
+
+def test_every_clause_of_the_verdict_can_fail(kicks):
+    """Altered data: a spread or a mean beyond the bound reads NOT FLAT, a tanh spread within
+    its critical value of the bound reads not resolved."""
+    from nnfield.studies.hidden.kick import verdict
+
+    ds, params = kicks
+    cases = (("linear", None, "kick_log_sd", lambda v, b: 2 * b),
+             ("rings", None, "kick_log_mean", lambda v, b: v + 2 * b),
+             ("tanh", 1.5, "kick_log_sd_se", lambda v, b: 1.0))  # fmt: skip
+    for name, gain, variable, alter in cases:
+        wrong = ds.copy(deep=True)
+        i = _index(params, name, gain)
+        bound = float(ds["kick_rounding_bound"].values[i])
+        wrong[variable].values[i] = alter(float(ds[variable].values[i]), bound)
+        text = verdict(wrong, params)
+        want = "curvature not resolved" if name == "tanh" else f"{name} (linear f): NOT FLAT"
+        assert want in text, (name, text)

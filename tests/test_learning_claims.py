@@ -272,7 +272,7 @@ def test_caustics_count_as_exact_and_the_control_has_none(study):
 def test_the_verdicts_are_generated_and_fail_closed(study):
     verdicts = claim_verdicts(study, ALPHA)
     assert verdicts["claim_madelung_verdict"].startswith("hbar^2 < 0 at every point")
-    assert "relaxes: no real-hbar breathing" in verdicts["claim_quench_verdict"]
+    assert "relaxes (no real-hbar breathing" in verdicts["claim_quench_verdict"]
     for key in ("claim_caustics_verdict", "claim_curl_verdict", "claim_hamilton_jacobi_verdict",
                 "claim_madelung_verdict", "claim_quench_verdict"):  # fmt: skip
         assert "INCONSISTENT" not in verdicts[key] and "consistent" in verdicts[key], key
@@ -317,3 +317,34 @@ def test_the_figure_draws_from_the_study_and_from_a_study_without_claims(study):
                             "entropic", "curl", "mean_"))])  # fmt: skip
     bare.attrs = {}
     plt.close(seed_claims_learning(bare))
+
+
+def test_the_remaining_verdict_branches_fail_closed(study):
+    """The quench against its exact relaxation, an unresolved curl, the R(0) counts, and a
+    NaN measurement (kept in the verdict by its exact value)."""
+    broad = _pt(study, "madelung", "broad").point.item()
+    half = float(study["quench_half_period_step"].sel(point=broad))
+    wrong = study.copy(deep=True)
+    value = float(study["quench_return"].sel(point=broad, step=half))
+    se = float(study["quench_return_se"].sel(point=broad, step=half))
+    wrong["quench_return"].loc[{"point": broad, "step": half}] = value + 10 * se
+    text = claim_verdicts(wrong, ALPHA)["claim_quench_verdict"]
+    assert "INCONSISTENT with the exact relaxation" in text
+    wrong = study.copy(deep=True)
+    wrong["curl"].loc[{"point": _pt(study, "curl").point.item()}] = 0.0
+    text = claim_verdicts(wrong, ALPHA)["claim_curl_verdict"]
+    assert text.startswith("curl not resolved") and "INCONSISTENT" in text
+    first = float(study["entropic_ratio"].sel(point=broad).dropna("step")[0])
+    assert "R(0) < 0.1 at 1 and > 10 at 1 of 2" in claim_verdicts(study, ALPHA)[
+        "claim_hamilton_jacobi_verdict"]  # fmt: skip
+    wrong = study.copy(deep=True)
+    step0 = float(study["step"][0])
+    wrong["entropic_ratio"].loc[{"point": broad, "step": step0}] = first * 1000
+    text = claim_verdicts(wrong, ALPHA)["claim_hamilton_jacobi_verdict"]
+    assert "R INCONSISTENT with exact, R(0) < 0.1 at 0" in text
+    for variable, key in (("hbar2", "claim_madelung_verdict"),
+                          ("curl_production", "claim_curl_verdict")):  # fmt: skip
+        wrong = study.copy(deep=True)
+        point = _pt(study, "curl" if variable == "curl_production" else "madelung", "broad")
+        wrong[variable].loc[{"point": point.point.item()}] = np.nan
+        assert "INCONSISTENT" in claim_verdicts(wrong, ALPHA)[key], variable

@@ -315,10 +315,10 @@ def test_outputs_regenerate_byte_identical(finished_run, rule):
     """`--forcerun figure` redraws every figure, `--forcerun analyze` remakes every study
     dataset and figure, byte for byte (in processes with another string-hash seed)."""
     outputs = sorted((finished_run / "results/figures").glob("*.p[dn][fg]"))
-    assert len(outputs) == 14  # 7 figures, pdf and png
+    assert len(outputs) == 16  # 8 figures, pdf and png
     if rule == "analyze":
         outputs += sorted((finished_run / "results").glob("*/*.nc"))
-        assert len(outputs) == 18
+        assert len(outputs) == 20
     before = {path: path.read_bytes() for path in outputs}
     stamps = {path: path.stat().st_mtime_ns for path in outputs}
     run = snakemake(finished_run, "--cores", "2", "--forcerun", rule,

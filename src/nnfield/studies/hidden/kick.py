@@ -29,7 +29,8 @@ META = {
                       "neuron 0", "1"),
     "kick_log_mean_se": ("jackknife standard error of kick_log_mean", "1"),
     "kick_log_sd": ("standard deviation of ln |v| across the kicks of one network (pooled "
-                    "within networks): the background dependence of the response", "1"),
+                    "within networks, kicks - 1 dof each): the background dependence of the "
+                    "response", "1"),
     "kick_log_sd_se": ("jackknife standard error of kick_log_sd", "1"),
     "kick_log_exact": ("exact ln |(g W)^K e_0| (linear f; mean over the networks)", "1"),
     "kick_rounding_bound": ("bound on kick_log_sd (and on kick_log_mean - kick_log_exact) from "
@@ -55,10 +56,13 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, weights: np.ndarray | No
     count, s1, s2, shift = (np.where(mask, acc, 0.0)[..., j] for j in range(4))
     # d = ln |v| - c (c the network's first ln |v|): the spread without cancellation
     within = s2 - np.where(count > 0, s1**2 / np.maximum(count, 1), 0.0)  # per network
-    sums = {"n": count.sum(1), "s1": (s1 + count * shift).sum(1), "within": within.sum(1)}
+    dof = np.maximum(count - 1, 0)  # each network loses one to its own mean
+    sums = {"n": count.sum(1), "s1": (s1 + count * shift).sum(1), "within": within.sum(1),
+            "dof": dof.sum(1)}  # fmt: skip
     counts = finite.sum(1)
     mean = stats.jackknife(sums, counts, lambda m: m["s1"] / m["n"])
-    sd = stats.jackknife(sums, counts, lambda m: np.sqrt(np.maximum(m["within"], 0) / m["n"]))
+    sd = stats.jackknife(sums, counts,
+                         lambda m: np.sqrt(np.maximum(m["within"], 0) / m["dof"]))  # fmt: skip
     out = {
         "kick_log_mean": np.asarray(mean.value),
         "kick_log_mean_se": np.asarray(mean.stderr),
@@ -106,7 +110,8 @@ def verdict(study: xr.Dataset, params: Sequence[Mapping]) -> str:
             crit = stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, len(curved_points), dof)
             curved = sd > bound + crit * se
             state = "curved" if curved else "curvature not resolved"
+            z = (sd - bound) / se if se > 0 else np.inf * np.sign(sd - bound)
             parts.append(f"{p['ensemble']} ({p['activation']} f, g = {p['gain']:g}): {state}, "
-                         f"sd of ln |v| across backgrounds {sd:.3f} +- {se:.3f} (critical "
-                         f"{crit:.2f})")  # fmt: skip
+                         f"sd of ln |v| across backgrounds {sd:.3f} +- {se:.3f} (z above the "
+                         f"rounding bound {z:.0f}, critical {crit:.2f})")  # fmt: skip
     return "; ".join(parts) + f" (response {params[idx[0]]['kick_response']} steps after a kick)"

@@ -402,6 +402,9 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
         z = np.abs(position.value - exact_position)[ok] / position.stderr[ok]
         out["mean_position_max_z"] = ((), float(np.max(z, initial=np.inf if z.size == 0 else 0)))
         out["mean_position_zcrit"] = ((), crit_mean)
+        beta, a = float(p["momentum"]), float(p["hessian_eigenvalues"][0])
+        under = (1 + beta - float(p["learning_rate"]) * a) ** 2 < 4 * beta  # complex roots
+        out["mean_underdamped"] = ((), np.int8(under))
     if "pi_stationary_exact" in extras:
         out["pi_stationary_exact"] = ((), float(extras["pi_stationary_exact"]))
     if "ift_ess" in extras:

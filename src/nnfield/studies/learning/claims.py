@@ -232,7 +232,11 @@ def quadratic_claims(sums, counts, p, dyn, hessian, temperature, exact_path, ste
         "curl": curl(ex_covs[-1], hessian, diffusion),
         "curl_production": curl_production(ex_covs[-1], hessian, diffusion, eta),
     }
+    commutator = hessian @ diffusion - diffusion @ hessian
     scalars = {
+        "noise_commutator": float(
+            np.linalg.norm(commutator) / (np.linalg.norm(hessian) * np.linalg.norm(diffusion))
+        ),
         "curl_continuum": curl(sigma_c, hessian, diffusion),
         "curl_production_continuum": curl_production(sigma_c, hessian, diffusion, eta),
     }
@@ -321,6 +325,8 @@ CLAIMS_META = {
     "curl_production_exact": ("curl_production of the chain's exact covariance", "nats"),
     "curl_production_continuum": ("curl_production of the continuous-time stationary law",
                                   "nats"),
+    "noise_commutator": ("|A D - D A|_F / (|A|_F |D|_F): 0 where the noise commutes with the "
+                         "Hessian (no stationary curl)", "1"),
     "production_stationary_exact": ("exact entropy production per step of the chain's "
                                     "stationary state (points without a temperature)", "nats"),
     "mean_position": ("ensemble mean of the position q (momentum points)", "1"),
@@ -333,6 +339,8 @@ CLAIMS_META = {
     "mean_sign_changes": ("sign changes of mean_position over the records where the exact mean "
                           "is resolved, |exact| > zcrit se (-1: none resolved)", "1"),
     "mean_sign_changes_exact": ("sign changes of the exact mean over the same records", "1"),
+    "mean_underdamped": ("1 if the noiseless heavy-ball map on the trap is underdamped, "
+                         "(1 + beta - eta a)^2 < 4 beta (complex eigenvalues)", "1"),
     "mean_sign_mismatches": ("resolved records where the measured mean has the other sign",
                              "1"),
 }  # fmt: skip
