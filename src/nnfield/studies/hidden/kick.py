@@ -33,6 +33,8 @@ META = {
                     "response", "1"),
     "kick_log_sd_se": ("jackknife standard error of kick_log_sd", "1"),
     "kick_log_exact": ("exact ln |(g W)^K e_0| (linear f; mean over the networks)", "1"),
+    "kick_dof": ("degrees of freedom of the kick errors: blocks with a finite network - 1",
+                 "1"),
     "kick_rounding_bound": ("bound on kick_log_sd (and on kick_log_mean - kick_log_exact) from "
                             "rounding where the response is the same on every background "
                             "(linear f): 64 K n eps of the dtype; tanh must exceed it", "1"),
@@ -68,6 +70,7 @@ def point_estimates(ds, p: Mapping, finite: np.ndarray, weights: np.ndarray | No
         "kick_log_mean_se": np.asarray(mean.stderr),
         "kick_log_sd": np.asarray(sd.value),
         "kick_log_sd_se": np.asarray(sd.stderr),
+        "kick_dof": np.asarray(stats.jackknife_dof(int(np.sum(counts > 0)))),
     }
     out["kick_rounding_bound"] = np.asarray(rounding_bound(p))
     if p["activation"] == "linear":
@@ -106,7 +109,7 @@ def verdict(study: xr.Dataset, params: Sequence[Mapping]) -> str:
                 text += f", mean {mean:.6f} against exact {exact:.6f}"
             parts.append(text + f" (rounding bound {bound:.2g})")
         else:
-            dof = stats.jackknife_dof(int(p["networks"]) // int(p["block_size"]))
+            dof = int(study["kick_dof"].values[i])  # blocks left after non-finite ones, - 1
             crit = stats.bonferroni_t(stats.DEFAULT_SIGNIFICANCE, len(curved_points), dof)
             curved = sd > bound + crit * se
             state = "curved" if curved else "curvature not resolved"
