@@ -40,18 +40,13 @@ class Estimate:
     naive: np.ndarray  # plug-in estimate from all blocks (no bias correction)
 
 
-def jackknife_replicates(
-    block_sums: Mapping[str, np.ndarray],
-    counts: np.ndarray,
-    estimator: Callable[[Mapping[str, np.ndarray]], np.ndarray],
-) -> np.ndarray:
-    """``estimator`` applied to the full-sample means (row 0) and to the means with each block
-    left out (rows 1..B).
-
-    ``block_sums[name]`` has shape (n_blocks, ...); ``counts`` has shape (n_blocks,).  The estimator
-    receives the means with one extra leading axis of replicates and must return an array with
-    that leading axis; ``means[REPLICATE_COUNT]`` (1 + B,) holds each replicate's count.
-    """
+def replicate_means(
+    block_sums: Mapping[str, np.ndarray], counts: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The full-sample means (row 0) and the means with each block left out (rows 1..B) of
+    every ``block_sums[name]`` (n_blocks, ...), ``counts`` (n_blocks,) networks per block;
+    ``REPLICATE_COUNT`` (1 + B,) holds each replicate's count.  Estimators applied to them give
+    ``jackknife_replicates``; computing them once lets several estimators share the work."""
     counts = np.asarray(counts, dtype=np.float64)
     n_blocks = counts.shape[0]
     if n_blocks < 2:
@@ -65,7 +60,22 @@ def jackknife_replicates(
         leave_out = (total[None] - sums) / (total_count - counts).reshape(shape)
         means[name] = np.concatenate([(total / total_count)[None], leave_out], axis=0)
     means[REPLICATE_COUNT] = np.concatenate([[total_count], total_count - counts])
-    return np.asarray(estimator(means), dtype=np.float64)
+    return means
+
+
+def jackknife_replicates(
+    block_sums: Mapping[str, np.ndarray],
+    counts: np.ndarray,
+    estimator: Callable[[Mapping[str, np.ndarray]], np.ndarray],
+) -> np.ndarray:
+    """``estimator`` applied to the full-sample means (row 0) and to the means with each block
+    left out (rows 1..B).
+
+    ``block_sums[name]`` has shape (n_blocks, ...); ``counts`` has shape (n_blocks,).  The estimator
+    receives the means with one extra leading axis of replicates and must return an array with
+    that leading axis; ``means[REPLICATE_COUNT]`` (1 + B,) holds each replicate's count.
+    """
+    return np.asarray(estimator(replicate_means(block_sums, counts)), dtype=np.float64)
 
 
 def from_replicates(replicates: np.ndarray) -> Estimate:

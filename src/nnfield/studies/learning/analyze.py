@@ -387,24 +387,12 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
         out[f"{name}_exact"] = (dims if np.ndim(value) else (), value)
     for name, value in extras.get("claims", {}).items():
         out[name] = (("step",) if np.ndim(value) else (), value)
+    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
+    dof = stats.jackknife_dof(ds.sizes["block"])
     if "mean_position" in est:
-        crit_mean = stats.bonferroni_t(
-            float(options.get("significance", stats.DEFAULT_SIGNIFICANCE)),
-            len(ds["step"]),
-            stats.jackknife_dof(ds.sizes["block"]),
-        )
-        position, exact_position = est["mean_position"], exact["mean_position"]
-        counts = claims.caustic_count(position.value, position.stderr, exact_position, crit_mean)
-        for name, count in zip(("mean_sign_changes", "mean_sign_changes_exact",
-                                "mean_sign_mismatches"), counts, strict=True):  # fmt: skip
-            out[name] = ((), np.int32(count))
-        ok = position.stderr > 0  # a fixed start has no error
-        z = np.abs(position.value - exact_position)[ok] / position.stderr[ok]
-        out["mean_position_max_z"] = ((), float(np.max(z, initial=np.inf if z.size == 0 else 0)))
-        out["mean_position_zcrit"] = ((), crit_mean)
-        beta, a = float(p["momentum"]), float(p["hessian_eigenvalues"][0])
-        under = (1 + beta - float(p["learning_rate"]) * a) ** 2 < 4 * beta  # complex roots
-        out["mean_underdamped"] = ((), np.int8(under))
+        crit_mean = stats.bonferroni_t(alpha, len(steps), dof)
+        found = claims.caustic_variables(est["mean_position"], exact["mean_position"], p, crit_mean)
+        out.update({name: ((), value) for name, value in found.items()})
     if "pi_stationary_exact" in extras:
         out["pi_stationary_exact"] = ((), float(extras["pi_stationary_exact"]))
     if "ift_ess" in extras:
@@ -415,8 +403,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
     if "ift_from_start_ess" in extras:
         out["ift_from_start_ess"] = (("step",), extras["ift_from_start_ess"])
     out["ift_samples"] = ((), np.int64(ds.sizes["block"] * ds.sizes.get("sample", 0)))
-    alpha = float(options.get("significance", stats.DEFAULT_SIGNIFICANCE))
-    crit = stats.bonferroni_t(alpha, max(len(steps) - 1, 1), stats.jackknife_dof(ds.sizes["block"]))
+    crit = stats.bonferroni_t(alpha, max(len(steps) - 1, 1), dof)
     violations = {"pi_violation": -1, "kl_violation": -1, "free_energy_violation": -1}
     if "pi" in est:
         violations["pi_violation"] = _violations(est["pi"].value, -crit * est["pi"].stderr, -1)
@@ -442,7 +429,7 @@ def analyze_point(ds: xr.Dataset, options: Mapping) -> xr.Dataset:
             log.info("%s: F rises in %d intervals (allowed at finite step size: dF = -T Pi + "
                      "<W_shadow>)", ds.attrs.get("point"), count)  # fmt: skip
     out["free_energy_asserted"] = ((), np.int8(0))
-    out["jackknife_dof"] = ((), np.int64(stats.jackknife_dof(ds.sizes["block"])))
+    out["jackknife_dof"] = ((), np.int64(dof))
     out["nonfinite"] = ((), np.int64(nonfinite))
     out["dropped_blocks"] = ((), np.int64(dropped))
     out.attrs["params"] = json.dumps(p, sort_keys=True)

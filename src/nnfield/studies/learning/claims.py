@@ -216,15 +216,14 @@ def quadratic_claims(sums, counts, p, dyn, hessian, temperature, exact_path, ste
     times = np.asarray(steps, dtype=np.float64) * eta
     diffusion = dyn.noise / (2 * eta)
     ex_means, ex_covs = exact_path["means"], exact_path["covs"]
-    sums = {k: sums[k] for k in ("q1", "qq", "grad2")}
-
-    def last_cov(m):
-        return gaussian_fit(m)[1][..., -1, :, :]
-
+    # one Gaussian fit per jackknife replicate, shared by every estimator below
+    means = stats.replicate_means({k: sums[k] for k in ("q1", "qq", "grad2")}, counts)
+    fit_mean, fit_cov = gaussian_fit(means)
+    last_cov = fit_cov[..., -1, :, :]
     est = {
-        "curl": stats.jackknife(sums, counts, lambda m: curl(last_cov(m), hessian, diffusion)),
-        "curl_production": stats.jackknife(
-            sums, counts, lambda m: curl_production(last_cov(m), hessian, diffusion, eta)
+        "curl": stats.from_replicates(curl(last_cov, hessian, diffusion)),
+        "curl_production": stats.from_replicates(
+            curl_production(last_cov, hessian, diffusion, eta)
         ),
     }
     sigma_c = continuum_stationary_covariance(hessian, diffusion)
@@ -247,17 +246,14 @@ def quadratic_claims(sums, counts, p, dyn, hessian, temperature, exact_path, ste
         scalars["production_stationary_exact"] = step.stationary_entropy_production()
         return est, exact, scalars
     temp = float(temperature)
-    ratio = lambda m: entropic_ratio(  # noqa: E731
-        gaussian_fit(m)[1], m["grad2"], temp, m[stats.REPLICATE_COUNT]
+    est["entropic_ratio"] = stats.from_replicates(
+        entropic_ratio(fit_cov, means["grad2"], temp, means[stats.REPLICATE_COUNT])
     )
-    est["entropic_ratio"] = stats.jackknife(sums, counts, ratio)
     exact["entropic_ratio"] = (
         temp**2 * np.trace(np.linalg.inv(ex_covs), axis1=-2, axis2=-1) / (exact_path["grad2"])
     )
     if len(steps) >= 5:
-        est["hbar2"] = stats.jackknife(
-            sums, counts, lambda m: madelung_fit(*gaussian_fit(m), times, hessian, temp)
-        )
+        est["hbar2"] = stats.from_replicates(madelung_fit(fit_mean, fit_cov, times, hessian, temp))
         exact["hbar2"] = madelung_fit(ex_means, ex_covs, times, hessian, temp)
         scalars["hbar2_continuum"] = hbar2_continuum(temp)
     mode = quench_mode(hessian, times)
@@ -266,10 +262,9 @@ def quadratic_claims(sums, counts, p, dyn, hessian, temperature, exact_path, ste
         from nnfield.studies.learning.problems import stationary_covariance
 
         s_inf = float(mode_variance(stationary_covariance(p), hessian, index))
-        est["quench_return"] = stats.jackknife(
-            sums, counts,
-            lambda m: quench_return(mode_variance(gaussian_fit(m)[1], hessian, index), s_inf),
-        )  # fmt: skip
+        est["quench_return"] = stats.from_replicates(
+            quench_return(mode_variance(fit_cov, hessian, index), s_inf)
+        )
         exact["quench_return"] = quench_return(mode_variance(ex_covs, hessian, index), s_inf)
         s0 = float(mode_variance(ex_covs[0], hessian, index))
         breathing = breathing_return(times, s0, s_inf, omega, np.sqrt(-hbar2_continuum(temp)))
@@ -279,6 +274,25 @@ def quadratic_claims(sums, counts, p, dyn, hessian, temperature, exact_path, ste
             quench_half_period_step=int(steps[half]),
         )
     return est, exact, scalars
+
+
+def caustic_variables(position: stats.Estimate, exact_position, p, critical: float) -> dict:
+    """Scalars of the caustics check of one heavy-ball point (docs/physics.md 3.5): the sign
+    changes (``caustic_count``), max |z| of the mean position against exact over the records
+    with an error (inf, a failure, if none has one), the critical value, and whether the
+    noiseless map is underdamped, (1 + beta - eta a)^2 < 4 beta (complex eigenvalues)."""
+    counts = caustic_count(position.value, position.stderr, exact_position, critical)
+    ok = position.stderr > 0  # a fixed start has no error
+    z = np.abs(position.value - exact_position)[ok] / position.stderr[ok]
+    beta, a = float(p["momentum"]), float(p["hessian_eigenvalues"][0])
+    under = (1 + beta - float(p["learning_rate"]) * a) ** 2 < 4 * beta
+    names = ("mean_sign_changes", "mean_sign_changes_exact", "mean_sign_mismatches")
+    return {
+        **{name: np.int32(count) for name, count in zip(names, counts, strict=True)},
+        "mean_position_max_z": float(z.max()) if z.size else np.inf,
+        "mean_position_zcrit": critical,
+        "mean_underdamped": np.int8(under),
+    }
 
 
 def caustic_count(mean, stderr, exact_mean, critical: float) -> tuple[int, int, int]:
